@@ -1,0 +1,9 @@
+// The umbrella header: everything ark's framework offers.
+#pragma once
+#include "ark/autograd/engine.h"
+#include "ark/autograd/grad_mode.h"
+#include "ark/autograd/node.h"
+#include "ark/core/parallel.h"
+#include "ark/core/tensor.h"
+#include "ark/ops/indexing.h"
+#include "ark/ops/ops.h"

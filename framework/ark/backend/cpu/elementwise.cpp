@@ -1,0 +1,350 @@
+// CPU elementwise kernels: copy with dtype conversion, fill, unary and binary maps, where.
+#include <cmath>
+#include <cstring>
+#include <type_traits>
+
+#include "ark/backend/cpu/cpu_backend.h"
+#include "ark/backend/cpu/loops.h"
+#include "ark/backend/cpu/math.h"
+
+namespace ark::cpu {
+namespace {
+
+template <class D, class S>
+inline D convert(S v) {
+  if constexpr (std::is_same_v<D, S>) return v;
+  else if constexpr (std::is_same_v<D, bool>) return static_cast<float>(v) != 0.0f || (std::is_integral_v<S> && v != S(0));
+  else if constexpr (std::is_same_v<S, Half> || std::is_same_v<S, BFloat16>) return static_cast<D>(static_cast<float>(v));
+  else if constexpr (std::is_same_v<D, Half> || std::is_same_v<D, BFloat16>) return D(static_cast<float>(v));
+  else return static_cast<D>(v);
+}
+
+// Maps a unary function over one run; the contiguous case is a plain loop GCC vectorises.
+template <class TI, class TO, class F>
+inline void map_run(char** p, const int64_t* s, int64_t n, const F& f) {
+  TO* out = reinterpret_cast<TO*>(p[0]);
+  const TI* in = reinterpret_cast<const TI*>(p[1]);
+  if (s[0] == sizeof(TO) && s[1] == sizeof(TI)) {
+    for (int64_t i = 0; i < n; ++i) out[i] = f(in[i]);
+  } else if (s[0] == sizeof(TO) && s[1] == 0) {
+    const TO v = f(*in);
+    for (int64_t i = 0; i < n; ++i) out[i] = v;
+  } else {
+    for (int64_t i = 0; i < n; ++i)
+      *reinterpret_cast<TO*>(p[0] + i * s[0]) = f(*reinterpret_cast<const TI*>(p[1] + i * s[1]));
+  }
+}
+
+template <class TI, class TO, class F>
+void unary_loop(const Tensor& in, const Tensor& out, const F& f) {
+  Loop<2> loop({&out, &in});
+  loop.run([&](char** p, const int64_t* s, int64_t n) { map_run<TI, TO>(p, s, n, f); });
+}
+
+template <class TI, class TO, class F>
+void binary_loop(const Tensor& a, const Tensor& b, const Tensor& out, const F& f) {
+  Loop<3> loop({&out, &a, &b});
+  loop.run([&](char** p, const int64_t* s, int64_t n) {
+    TO* o = reinterpret_cast<TO*>(p[0]);
+    const TI* x = reinterpret_cast<const TI*>(p[1]);
+    const TI* y = reinterpret_cast<const TI*>(p[2]);
+    constexpr int64_t so = sizeof(TO), si = sizeof(TI);
+    if (s[0] == so && s[1] == si && s[2] == si) {
+      for (int64_t i = 0; i < n; ++i) o[i] = f(x[i], y[i]);
+    } else if (s[0] == so && s[1] == si && s[2] == 0) {
+      const TI yv = *y;
+      for (int64_t i = 0; i < n; ++i) o[i] = f(x[i], yv);
+    } else if (s[0] == so && s[1] == 0 && s[2] == si) {
+      const TI xv = *x;
+      for (int64_t i = 0; i < n; ++i) o[i] = f(xv, y[i]);
+    } else {
+      for (int64_t i = 0; i < n; ++i)
+        *reinterpret_cast<TO*>(p[0] + i * s[0]) =
+            f(*reinterpret_cast<const TI*>(p[1] + i * s[1]), *reinterpret_cast<const TI*>(p[2] + i * s[2]));
+    }
+  });
+}
+
+template <class T>
+void unary_float(UnaryOp op, const Tensor& in, const Tensor& out, const OpParams& p) {
+  const T a = static_cast<T>(p.a), b = static_cast<T>(p.b), c = static_cast<T>(p.c);
+  switch (op) {
+    case UnaryOp::Exp: return unary_loop<T, T>(in, out, [](T x) { return std::exp(x); });
+    case UnaryOp::Log: return unary_loop<T, T>(in, out, [](T x) { return std::log(x); });
+    case UnaryOp::Log1p: return unary_loop<T, T>(in, out, [](T x) { return std::log1p(x); });
+    case UnaryOp::Sqrt: return unary_loop<T, T>(in, out, [](T x) { return std::sqrt(x); });
+    case UnaryOp::Rsqrt: return unary_loop<T, T>(in, out, [](T x) { return T(1) / std::sqrt(x); });
+    case UnaryOp::Sin: return unary_loop<T, T>(in, out, [](T x) { return std::sin(x); });
+    case UnaryOp::Cos: return unary_loop<T, T>(in, out, [](T x) { return std::cos(x); });
+    case UnaryOp::Tanh: return unary_loop<T, T>(in, out, [](T x) { return std::tanh(x); });
+    case UnaryOp::Sigmoid: return unary_loop<T, T>(in, out, [](T x) { return sigmoid(x); });
+    case UnaryOp::Reciprocal: return unary_loop<T, T>(in, out, [](T x) { return T(1) / x; });
+    case UnaryOp::Floor: return unary_loop<T, T>(in, out, [](T x) { return std::floor(x); });
+    case UnaryOp::Ceil: return unary_loop<T, T>(in, out, [](T x) { return std::ceil(x); });
+    case UnaryOp::Round: return unary_loop<T, T>(in, out, [](T x) { return std::nearbyint(x); });
+    case UnaryOp::Erf: return unary_loop<T, T>(in, out, [](T x) { return std::erf(x); });
+    case UnaryOp::Gelu: return unary_loop<T, T>(in, out, [](T x) { return gelu(x); });
+    case UnaryOp::GeluTanh: return unary_loop<T, T>(in, out, [](T x) { return gelu_tanh(x); });
+    case UnaryOp::Silu: return unary_loop<T, T>(in, out, [](T x) { return x * sigmoid(x); });
+    case UnaryOp::Hardswish: return unary_loop<T, T>(in, out, [](T x) { return x * hardsigmoid(x); });
+    case UnaryOp::Hardsigmoid: return unary_loop<T, T>(in, out, [](T x) { return hardsigmoid(x); });
+    case UnaryOp::LeakyRelu: return unary_loop<T, T>(in, out, [a](T x) { return x > T(0) ? x : x * a; });
+    case UnaryOp::Elu:
+      return unary_loop<T, T>(in, out, [a, b, c](T x) { return x > T(0) ? b * x : b * a * (std::exp(x * c) - T(1)); });
+    case UnaryOp::Softplus: return unary_loop<T, T>(in, out, [a, b](T x) { return softplus(x, a, b); });
+    case UnaryOp::PowScalar:
+      if (p.a == 2.0) return unary_loop<T, T>(in, out, [](T x) { return x * x; });
+      if (p.a == 0.5) return unary_loop<T, T>(in, out, [](T x) { return std::sqrt(x); });
+      return unary_loop<T, T>(in, out, [a](T x) { return std::pow(x, a); });
+    case UnaryOp::RPowScalar: return unary_loop<T, T>(in, out, [a](T x) { return std::pow(a, x); });
+    case UnaryOp::IsNan: return unary_loop<T, bool>(in, out, [](T x) { return x != x; });
+    case UnaryOp::IsInf: return unary_loop<T, bool>(in, out, [](T x) { return std::isinf(x); });
+    case UnaryOp::IsFinite: return unary_loop<T, bool>(in, out, [](T x) { return std::isfinite(x); });
+    default: break;
+  }
+  ARK_ERROR("unary kernel: op ", static_cast<int>(op), " is not defined for ", dtype_name(in.dtype()));
+}
+
+template <class T>
+void unary_any(UnaryOp op, const Tensor& in, const Tensor& out, const OpParams& p) {
+  switch (op) {
+    case UnaryOp::Neg: return unary_loop<T, T>(in, out, [](T x) { return static_cast<T>(-x); });
+    case UnaryOp::Abs:
+      return unary_loop<T, T>(in, out, [](T x) {
+        if constexpr (std::is_unsigned_v<T>) return x;
+        else return static_cast<T>(x < T(0) ? -x : x);
+      });
+    case UnaryOp::Sign:
+      return unary_loop<T, T>(in, out, [](T x) { return static_cast<T>((T(0) < x) - (x < T(0))); });
+    case UnaryOp::Relu:
+      return unary_loop<T, T>(in, out, [](T x) { return (x > T(0) || x != x) ? x : T(0); });
+    case UnaryOp::Square: return unary_loop<T, T>(in, out, [](T x) { return static_cast<T>(x * x); });
+    case UnaryOp::Clamp: {
+      if constexpr (std::is_floating_point_v<T>) {
+        const T lo = static_cast<T>(p.a), hi = static_cast<T>(p.b);
+        return unary_loop<T, T>(in, out, [lo, hi](T x) { return std::min(std::max(x, lo), hi); });
+      } else {
+        // Integer clamp with bounds outside the type's range saturates instead of wrapping.
+        const double lo = p.a, hi = p.b;
+        return unary_loop<T, T>(in, out, [lo, hi](T x) {
+          const double v = std::min(std::max(static_cast<double>(x), lo), hi);
+          return static_cast<T>(v);
+        });
+      }
+    }
+    case UnaryOp::AddScalar: {
+      const T a = static_cast<T>(p.a);
+      return unary_loop<T, T>(in, out, [a](T x) { return static_cast<T>(x + a); });
+    }
+    case UnaryOp::MulScalar: {
+      const T a = static_cast<T>(p.a);
+      return unary_loop<T, T>(in, out, [a](T x) { return static_cast<T>(x * a); });
+    }
+    case UnaryOp::LogicalNot: return unary_loop<T, bool>(in, out, [](T x) { return !static_cast<bool>(x); });
+    case UnaryOp::BitwiseNot:
+      if constexpr (std::is_same_v<T, bool>) return unary_loop<T, T>(in, out, [](T x) { return !x; });
+      else if constexpr (std::is_integral_v<T>) return unary_loop<T, T>(in, out, [](T x) { return static_cast<T>(~x); });
+      break;
+    case UnaryOp::IsNan: case UnaryOp::IsInf:
+      if constexpr (std::is_integral_v<T>) return unary_loop<T, bool>(in, out, [](T) { return false; });
+      break;
+    case UnaryOp::IsFinite:
+      if constexpr (std::is_integral_v<T>) return unary_loop<T, bool>(in, out, [](T) { return true; });
+      break;
+    case UnaryOp::PowScalar:
+      if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+        const T e = static_cast<T>(p.a);
+        return unary_loop<T, T>(in, out, [e](T x) { return int_pow(x, e); });
+      }
+      break;
+    default:
+      if constexpr (std::is_floating_point_v<T>) return unary_float<T>(op, in, out, p);
+      break;
+  }
+  ARK_ERROR("unary kernel: op ", static_cast<int>(op), " is not defined for ", dtype_name(in.dtype()));
+}
+
+template <class T>
+void binary_typed(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out, const OpParams& p) {
+  using B = bool;
+  constexpr bool is_float = std::is_floating_point_v<T>;
+  constexpr bool is_int = std::is_integral_v<T> && !std::is_same_v<T, bool>;
+  switch (op) {
+    case BinaryOp::Add: {
+      if (p.a == 1.0) return binary_loop<T, T>(a, b, out, [](T x, T y) { return static_cast<T>(x + y); });
+      const T al = static_cast<T>(p.a);
+      return binary_loop<T, T>(a, b, out, [al](T x, T y) { return static_cast<T>(x + al * y); });
+    }
+    case BinaryOp::Sub: {
+      if (p.a == 1.0) return binary_loop<T, T>(a, b, out, [](T x, T y) { return static_cast<T>(x - y); });
+      const T al = static_cast<T>(p.a);
+      return binary_loop<T, T>(a, b, out, [al](T x, T y) { return static_cast<T>(x - al * y); });
+    }
+    case BinaryOp::Mul: return binary_loop<T, T>(a, b, out, [](T x, T y) { return static_cast<T>(x * y); });
+    case BinaryOp::Div:
+      if constexpr (is_float) return binary_loop<T, T>(a, b, out, [](T x, T y) { return x / y; });
+      break;
+    case BinaryOp::DivTrunc:
+      if constexpr (is_float) return binary_loop<T, T>(a, b, out, [](T x, T y) { return std::trunc(x / y); });
+      if constexpr (is_int) return binary_loop<T, T>(a, b, out, [](T x, T y) { return static_cast<T>(x / y); });
+      break;
+    case BinaryOp::DivFloor:
+      if constexpr (is_float)
+        return binary_loop<T, T>(a, b, out, [](T x, T y) {
+          // Python's floor division: floor of the true quotient, computed via fmod as PyTorch does.
+          if (y == T(0)) return x / y;
+          T mod = std::fmod(x, y);
+          T div = (x - mod) / y;
+          if (mod != T(0) && ((y < T(0)) != (mod < T(0)))) div -= T(1);
+          T fl = std::floor(div);
+          if (div - fl > T(0.5)) fl += T(1);
+          return div == T(0) ? std::copysign(T(0), x / y) : fl;
+        });
+      if constexpr (is_int)
+        return binary_loop<T, T>(a, b, out, [](T x, T y) {
+          T q = static_cast<T>(x / y);
+          if constexpr (std::is_signed_v<T>)
+            if ((x % y != 0) && ((x < 0) != (y < 0))) --q;
+          return q;
+        });
+      break;
+    case BinaryOp::Remainder:
+      if constexpr (is_float)
+        return binary_loop<T, T>(a, b, out, [](T x, T y) {
+          T m = std::fmod(x, y);
+          if (m != T(0) && ((y < T(0)) != (m < T(0)))) m += y;
+          return m;
+        });
+      if constexpr (is_int)
+        return binary_loop<T, T>(a, b, out, [](T x, T y) {
+          T m = static_cast<T>(x % y);
+          if constexpr (std::is_signed_v<T>)
+            if (m != 0 && ((y < 0) != (m < 0))) m = static_cast<T>(m + y);
+          return m;
+        });
+      break;
+    case BinaryOp::Pow:
+      if constexpr (is_float) return binary_loop<T, T>(a, b, out, [](T x, T y) { return std::pow(x, y); });
+      if constexpr (is_int) return binary_loop<T, T>(a, b, out, [](T x, T y) { return int_pow(x, y); });
+      break;
+    case BinaryOp::Maximum: return binary_loop<T, T>(a, b, out, [](T x, T y) { return propagate_nan_max(x, y); });
+    case BinaryOp::Minimum: return binary_loop<T, T>(a, b, out, [](T x, T y) { return propagate_nan_min(x, y); });
+    case BinaryOp::BitwiseAnd:
+      if constexpr (!is_float) return binary_loop<T, T>(a, b, out, [](T x, T y) { return static_cast<T>(x & y); });
+      break;
+    case BinaryOp::BitwiseOr:
+      if constexpr (!is_float) return binary_loop<T, T>(a, b, out, [](T x, T y) { return static_cast<T>(x | y); });
+      break;
+    case BinaryOp::BitwiseXor:
+      if constexpr (!is_float) return binary_loop<T, T>(a, b, out, [](T x, T y) { return static_cast<T>(x ^ y); });
+      break;
+    case BinaryOp::Eq: return binary_loop<T, B>(a, b, out, [](T x, T y) { return x == y; });
+    case BinaryOp::Ne: return binary_loop<T, B>(a, b, out, [](T x, T y) { return x != y; });
+    case BinaryOp::Lt: return binary_loop<T, B>(a, b, out, [](T x, T y) { return x < y; });
+    case BinaryOp::Le: return binary_loop<T, B>(a, b, out, [](T x, T y) { return x <= y; });
+    case BinaryOp::Gt: return binary_loop<T, B>(a, b, out, [](T x, T y) { return x > y; });
+    case BinaryOp::Ge: return binary_loop<T, B>(a, b, out, [](T x, T y) { return x >= y; });
+    case BinaryOp::LogicalAnd:
+      return binary_loop<T, B>(a, b, out, [](T x, T y) { return static_cast<bool>(x) && static_cast<bool>(y); });
+    case BinaryOp::LogicalOr:
+      return binary_loop<T, B>(a, b, out, [](T x, T y) { return static_cast<bool>(x) || static_cast<bool>(y); });
+    case BinaryOp::LogicalXor:
+      return binary_loop<T, B>(a, b, out, [](T x, T y) { return static_cast<bool>(x) != static_cast<bool>(y); });
+    case BinaryOp::ReluBackward:
+      return binary_loop<T, T>(a, b, out, [](T g, T y) { return y > T(0) ? g : T(0); });
+    default: break;
+  }
+  if constexpr (is_float) {
+    const T pa = static_cast<T>(p.a), pb = static_cast<T>(p.b), pc = static_cast<T>(p.c);
+    switch (op) {
+      case BinaryOp::SigmoidBackward:
+        return binary_loop<T, T>(a, b, out, [](T g, T y) { return g * (T(1) - y) * y; });
+      case BinaryOp::TanhBackward: return binary_loop<T, T>(a, b, out, [](T g, T y) { return g * (T(1) - y * y); });
+      case BinaryOp::GeluBackward: return binary_loop<T, T>(a, b, out, [](T g, T x) { return gelu_backward(g, x); });
+      case BinaryOp::GeluTanhBackward:
+        return binary_loop<T, T>(a, b, out, [](T g, T x) { return gelu_tanh_backward(g, x); });
+      case BinaryOp::SiluBackward:
+        return binary_loop<T, T>(a, b, out, [](T g, T x) {
+          const T s = sigmoid(x);
+          return g * s * (T(1) + x * (T(1) - s));
+        });
+      case BinaryOp::HardswishBackward:
+        return binary_loop<T, T>(a, b, out, [](T g, T x) {
+          if (x < T(-3)) return T(0);
+          if (x <= T(3)) return g * (x / T(3) + T(0.5));
+          return g;
+        });
+      case BinaryOp::HardsigmoidBackward:
+        return binary_loop<T, T>(a, b, out, [](T g, T x) { return (x > T(-3) && x < T(3)) ? g / T(6) : T(0); });
+      case BinaryOp::LeakyReluBackward:
+        return binary_loop<T, T>(a, b, out, [pa](T g, T x) { return x > T(0) ? g : g * pa; });
+      case BinaryOp::EluBackward:
+        return binary_loop<T, T>(a, b, out, [pa, pb, pc](T g, T x) {
+          return x > T(0) ? g * pb : g * pb * pa * pc * std::exp(x * pc);
+        });
+      case BinaryOp::SoftplusBackward:
+        return binary_loop<T, T>(a, b, out, [pa, pb](T g, T x) {
+          const T z = std::exp(x * pa);
+          return x * pa > pb ? g : g * z / (z + T(1));
+        });
+      case BinaryOp::ClampBackward:
+        return binary_loop<T, T>(a, b, out, [pa, pb](T g, T x) { return (x >= pa && x <= pb) ? g : T(0); });
+      default: break;
+    }
+  }
+  ARK_ERROR("binary kernel: op ", static_cast<int>(op), " is not defined for ", dtype_name(a.dtype()));
+}
+
+}  // namespace
+
+void CpuBackend::copy(const Tensor& dst, const Tensor& src) {
+  if (dst.numel() == 0) return;
+  // Same dtype and both contiguous: one memcpy split across threads.
+  if (dst.dtype() == src.dtype() && dst.is_contiguous() && src.is_contiguous() && src.numel() == dst.numel()) {
+    char* d = static_cast<char*>(dst.data_ptr());
+    const char* s = static_cast<const char*>(src.data_ptr());
+    const int64_t nbytes = static_cast<int64_t>(dst.nbytes());
+    parallel_for(nbytes, 1 << 20, [&](int64_t b, int64_t e) { std::memcpy(d + b, s + b, static_cast<size_t>(e - b)); });
+    return;
+  }
+  dispatch_all(dst.dtype(), [&]<class D>() {
+    dispatch_all(src.dtype(), [&]<class S>() { unary_loop<S, D>(src, dst, [](S v) { return convert<D>(v); }); });
+  });
+}
+
+void CpuBackend::fill(const Tensor& dst, const Scalar& value) {
+  dispatch_all(dst.dtype(), [&]<class T>() {
+    const T v = value.to<T>();
+    Loop<1> loop({&dst});
+    loop.run([v](char** p, const int64_t* s, int64_t n) {
+      if (s[0] == sizeof(T)) {
+        T* o = reinterpret_cast<T*>(p[0]);
+        for (int64_t i = 0; i < n; ++i) o[i] = v;
+      } else {
+        for (int64_t i = 0; i < n; ++i) *reinterpret_cast<T*>(p[0] + i * s[0]) = v;
+      }
+    });
+  });
+}
+
+void CpuBackend::unary(UnaryOp op, const Tensor& in, const Tensor& out, const OpParams& p) {
+  dispatch_compute(in.dtype(), [&]<class T>() { unary_any<T>(op, in, out, p); });
+}
+
+void CpuBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out, const OpParams& p) {
+  dispatch_compute(a.dtype(), [&]<class T>() { binary_typed<T>(op, a, b, out, p); });
+}
+
+void CpuBackend::where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out) {
+  dispatch_all(out.dtype(), [&]<class T>() {
+    Loop<4> loop({&out, &cond, &a, &b});
+    loop.run([](char** p, const int64_t* s, int64_t n) {
+      for (int64_t i = 0; i < n; ++i)
+        *reinterpret_cast<T*>(p[0] + i * s[0]) = *reinterpret_cast<const bool*>(p[1] + i * s[1])
+                                                     ? *reinterpret_cast<const T*>(p[2] + i * s[2])
+                                                     : *reinterpret_cast<const T*>(p[3] + i * s[3]);
+    });
+  });
+}
+
+}  // namespace ark::cpu

@@ -1,0 +1,175 @@
+// Fused row and channel kernels: softmax / log_softmax (and backward) over the last dim, row
+// moments for layer/group/rms norm, channel moments and affine for batch norm.
+#include <cmath>
+#include <vector>
+
+#include "ark/backend/cpu/cpu_backend.h"
+#include "ark/core/parallel.h"
+
+namespace ark::cpu {
+namespace {
+int64_t row_grain(int64_t n) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(n, 1)); }
+}  // namespace
+
+void CpuBackend::softmax(const Tensor& in, const Tensor& out, bool log) {
+  dispatch_float(in.dtype(), "softmax", [&]<class T>() {
+    const int64_t n = in.size(-1), rows = n ? in.numel() / n : 0;
+    const T* x = in.data_ptr<T>();
+    T* y = out.data_ptr<T>();
+    parallel_for(rows, row_grain(n), [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) {
+        const T* xr = x + r * n;
+        T* yr = y + r * n;
+        T mx = -std::numeric_limits<T>::infinity();
+        for (int64_t i = 0; i < n; ++i) mx = std::max(mx, xr[i]);
+        if (std::isinf(mx) && mx < 0) mx = 0;  // all -inf: avoid (-inf) - (-inf)
+        T sum = 0;
+        if (log) {
+          for (int64_t i = 0; i < n; ++i) sum += std::exp(xr[i] - mx);
+          const T lse = std::log(sum) + mx;
+          for (int64_t i = 0; i < n; ++i) yr[i] = xr[i] - lse;
+        } else {
+          for (int64_t i = 0; i < n; ++i) {
+            yr[i] = std::exp(xr[i] - mx);
+            sum += yr[i];
+          }
+          const T inv = T(1) / sum;
+          for (int64_t i = 0; i < n; ++i) yr[i] *= inv;
+        }
+      }
+    });
+  });
+}
+
+void CpuBackend::softmax_backward(const Tensor& grad, const Tensor& out, const Tensor& grad_in, bool log) {
+  dispatch_float(grad.dtype(), "softmax_backward", [&]<class T>() {
+    const int64_t n = grad.size(-1), rows = n ? grad.numel() / n : 0;
+    const T* g = grad.data_ptr<T>();
+    const T* y = out.data_ptr<T>();
+    T* gx = grad_in.data_ptr<T>();
+    parallel_for(rows, row_grain(n), [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) {
+        const T* gr = g + r * n;
+        const T* yr = y + r * n;
+        T* o = gx + r * n;
+        T acc = 0;
+        if (log) {
+          for (int64_t i = 0; i < n; ++i) acc += gr[i];
+          for (int64_t i = 0; i < n; ++i) o[i] = gr[i] - std::exp(yr[i]) * acc;
+        } else {
+          for (int64_t i = 0; i < n; ++i) acc += gr[i] * yr[i];
+          for (int64_t i = 0; i < n; ++i) o[i] = yr[i] * (gr[i] - acc);
+        }
+      }
+    });
+  });
+}
+
+void CpuBackend::row_moments(const Tensor& in, double eps, const Tensor& mean, const Tensor& rstd) {
+  dispatch_float(in.dtype(), "row_moments", [&]<class T>() {
+    const int64_t rows = mean.numel(), n = rows ? in.numel() / rows : 0;
+    const T* x = in.data_ptr<T>();
+    T* m = mean.data_ptr<T>();
+    T* rs = rstd.data_ptr<T>();
+    parallel_for(rows, row_grain(n), [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) {
+        const T* xr = x + r * n;
+        double s = 0;
+        for (int64_t i = 0; i < n; ++i) s += xr[i];
+        const double mu = s / static_cast<double>(n);
+        double ss = 0;
+        for (int64_t i = 0; i < n; ++i) {
+          const double d = xr[i] - mu;
+          ss += d * d;
+        }
+        m[r] = static_cast<T>(mu);
+        rs[r] = static_cast<T>(1.0 / std::sqrt(ss / static_cast<double>(n) + eps));
+      }
+    });
+  });
+}
+
+void CpuBackend::channel_moments(const Tensor& in, const Tensor& mean, const Tensor& var) {
+  dispatch_float(in.dtype(), "batch_norm", [&]<class T>() {
+    const int64_t N = in.size(0), C = in.size(1), S = in.numel() / std::max<int64_t>(N * C, 1);
+    const T* x = in.data_ptr<T>();
+    T* m = mean.data_ptr<T>();
+    T* v = var.data_ptr<T>();
+    parallel_for(C, 1, [&](int64_t b, int64_t e) {
+      for (int64_t c = b; c < e; ++c) {
+        double s = 0;
+        for (int64_t n = 0; n < N; ++n) {
+          const T* p = x + (n * C + c) * S;
+          double a = 0;
+          for (int64_t i = 0; i < S; ++i) a += p[i];
+          s += a;
+        }
+        const double cnt = static_cast<double>(N * S), mu = s / cnt;
+        double ss = 0;
+        for (int64_t n = 0; n < N; ++n) {
+          const T* p = x + (n * C + c) * S;
+          double a = 0;
+          for (int64_t i = 0; i < S; ++i) {
+            const double d = p[i] - mu;
+            a += d * d;
+          }
+          ss += a;
+        }
+        m[c] = static_cast<T>(mu);
+        v[c] = static_cast<T>(ss / cnt);
+      }
+    });
+  });
+}
+
+void CpuBackend::channel_affine(const Tensor& in, const Tensor& scale, const Tensor& shift, const Tensor& out) {
+  dispatch_float(in.dtype(), "batch_norm", [&]<class T>() {
+    const int64_t N = in.size(0), C = in.size(1), S = in.numel() / std::max<int64_t>(N * C, 1);
+    const T* x = in.data_ptr<T>();
+    const T* a = scale.data_ptr<T>();
+    const T* b = shift.data_ptr<T>();
+    T* y = out.data_ptr<T>();
+    parallel_for(N * C, row_grain(S), [&](int64_t b0, int64_t e0) {
+      for (int64_t nc = b0; nc < e0; ++nc) {
+        const int64_t c = nc % C;
+        const T av = a[c], bv = b[c];
+        const T* p = x + nc * S;
+        T* q = y + nc * S;
+        for (int64_t i = 0; i < S; ++i) q[i] = p[i] * av + bv;
+      }
+    });
+  });
+}
+
+void CpuBackend::channel_grad_sums(const Tensor& grad, const Tensor& in, const Tensor& mean, const Tensor& sum_g,
+                                   const Tensor& sum_gx) {
+  dispatch_float(in.dtype(), "batch_norm_backward", [&]<class T>() {
+    const int64_t N = in.size(0), C = in.size(1), S = in.numel() / std::max<int64_t>(N * C, 1);
+    const T* g = grad.data_ptr<T>();
+    const T* x = in.data_ptr<T>();
+    const T* m = mean.data_ptr<T>();
+    T* sg = sum_g.data_ptr<T>();
+    T* sgx = sum_gx.data_ptr<T>();
+    parallel_for(C, 1, [&](int64_t b, int64_t e) {
+      for (int64_t c = b; c < e; ++c) {
+        double a = 0, ax = 0;
+        const T mu = m[c];
+        for (int64_t n = 0; n < N; ++n) {
+          const T* gp = g + (n * C + c) * S;
+          const T* xp = x + (n * C + c) * S;
+          T la = 0, lax = 0;
+          for (int64_t i = 0; i < S; ++i) {
+            la += gp[i];
+            lax += gp[i] * (xp[i] - mu);
+          }
+          a += la;
+          ax += lax;
+        }
+        sg[c] = static_cast<T>(a);
+        sgx[c] = static_cast<T>(ax);
+      }
+    });
+  });
+}
+
+}  // namespace ark::cpu

@@ -1,0 +1,254 @@
+// Pooling and resampling over NCHW planes: max (with flat per-plane indices, as PyTorch),
+// average, adaptive average, nearest and bilinear upsampling; forward and backward. Planes
+// (N * C of them) run in parallel.
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "ark/backend/cpu/cpu_backend.h"
+#include "ark/core/parallel.h"
+
+namespace ark::cpu {
+namespace {
+int64_t planes(const Tensor& t) { return t.size(0) * t.size(1); }
+int64_t plane_grain(int64_t plane_elems) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(plane_elems, 1)); }
+}  // namespace
+
+void CpuBackend::max_pool2d(const Tensor& in, const Tensor& out, const Tensor& indices, const PoolParams& p) {
+  dispatch_float(in.dtype(), "max_pool2d", [&]<class T>() {
+    const int64_t H = in.size(2), W = in.size(3), Ho = out.size(2), Wo = out.size(3);
+    const T* x = in.data_ptr<T>();
+    T* y = out.data_ptr<T>();
+    int64_t* ix = indices.data_ptr<int64_t>();
+    parallel_for(planes(in), plane_grain(Ho * Wo * p.kernel[0] * p.kernel[1]), [&](int64_t b, int64_t e) {
+      for (int64_t pl = b; pl < e; ++pl) {
+        const T* xp = x + pl * H * W;
+        for (int64_t oi = 0; oi < Ho; ++oi)
+          for (int64_t oj = 0; oj < Wo; ++oj) {
+            const int64_t i0 = oi * p.stride[0] - p.padding[0], j0 = oj * p.stride[1] - p.padding[1];
+            T best = -std::numeric_limits<T>::infinity();
+            int64_t best_i = -1;
+            for (int64_t ki = 0; ki < p.kernel[0]; ++ki) {
+              const int64_t ii = i0 + ki * p.dilation[0];
+              if (ii < 0 || ii >= H) continue;
+              for (int64_t kj = 0; kj < p.kernel[1]; ++kj) {
+                const int64_t jj = j0 + kj * p.dilation[1];
+                if (jj < 0 || jj >= W) continue;
+                const T v = xp[ii * W + jj];
+                if (v > best || v != v || best_i < 0) {
+                  best = v;
+                  best_i = ii * W + jj;
+                  if (v != v) { ki = p.kernel[0]; break; }  // NaN wins
+                }
+              }
+            }
+            y[pl * Ho * Wo + oi * Wo + oj] = best;
+            ix[pl * Ho * Wo + oi * Wo + oj] = best_i;
+          }
+      }
+    });
+  });
+}
+
+void CpuBackend::max_pool2d_backward(const Tensor& grad_out, const Tensor& indices, const Tensor& grad_in) {
+  dispatch_float(grad_out.dtype(), "max_pool2d_backward", [&]<class T>() {
+    const int64_t HW = grad_in.size(2) * grad_in.size(3), HoWo = grad_out.size(2) * grad_out.size(3);
+    const T* gy = grad_out.data_ptr<T>();
+    const int64_t* ix = indices.data_ptr<int64_t>();
+    T* gx = grad_in.data_ptr<T>();
+    parallel_for(planes(grad_in), plane_grain(HW), [&](int64_t b, int64_t e) {
+      for (int64_t pl = b; pl < e; ++pl) {
+        T* gp = gx + pl * HW;
+        std::memset(gp, 0, sizeof(T) * static_cast<size_t>(HW));
+        for (int64_t i = 0; i < HoWo; ++i) {
+          const int64_t k = ix[pl * HoWo + i];
+          if (k >= 0) gp[k] += gy[pl * HoWo + i];
+        }
+      }
+    });
+  });
+}
+
+namespace {
+// The window of output (oi, oj) for average pooling and its divisor.
+struct AvgWindow {
+  int64_t i0, i1, j0, j1, divisor;
+};
+AvgWindow avg_window(int64_t oi, int64_t oj, int64_t H, int64_t W, const Backend::PoolParams& p) {
+  int64_t i0 = oi * p.stride[0] - p.padding[0], j0 = oj * p.stride[1] - p.padding[1];
+  int64_t i1 = std::min(i0 + p.kernel[0], H + p.padding[0]), j1 = std::min(j0 + p.kernel[1], W + p.padding[1]);
+  const int64_t pool_size = (i1 - i0) * (j1 - j0);
+  i0 = std::max<int64_t>(i0, 0);
+  j0 = std::max<int64_t>(j0, 0);
+  i1 = std::min(i1, H);
+  j1 = std::min(j1, W);
+  int64_t divisor = p.divisor_override ? p.divisor_override
+                    : p.count_include_pad ? pool_size
+                                          : (i1 - i0) * (j1 - j0);
+  return {i0, i1, j0, j1, divisor};
+}
+}  // namespace
+
+void CpuBackend::avg_pool2d(const Tensor& in, const Tensor& out, const PoolParams& p) {
+  dispatch_float(in.dtype(), "avg_pool2d", [&]<class T>() {
+    const int64_t H = in.size(2), W = in.size(3), Ho = out.size(2), Wo = out.size(3);
+    const T* x = in.data_ptr<T>();
+    T* y = out.data_ptr<T>();
+    parallel_for(planes(in), plane_grain(Ho * Wo * p.kernel[0] * p.kernel[1]), [&](int64_t b, int64_t e) {
+      for (int64_t pl = b; pl < e; ++pl)
+        for (int64_t oi = 0; oi < Ho; ++oi)
+          for (int64_t oj = 0; oj < Wo; ++oj) {
+            const AvgWindow w = avg_window(oi, oj, H, W, p);
+            T acc = 0;
+            for (int64_t i = w.i0; i < w.i1; ++i)
+              for (int64_t j = w.j0; j < w.j1; ++j) acc += x[pl * H * W + i * W + j];
+            y[pl * Ho * Wo + oi * Wo + oj] = w.divisor ? acc / static_cast<T>(w.divisor) : T(0);
+          }
+    });
+  });
+}
+
+void CpuBackend::avg_pool2d_backward(const Tensor& grad_out, const Tensor& grad_in, const PoolParams& p) {
+  dispatch_float(grad_out.dtype(), "avg_pool2d_backward", [&]<class T>() {
+    const int64_t H = grad_in.size(2), W = grad_in.size(3), Ho = grad_out.size(2), Wo = grad_out.size(3);
+    const T* gy = grad_out.data_ptr<T>();
+    T* gx = grad_in.data_ptr<T>();
+    parallel_for(planes(grad_in), plane_grain(H * W), [&](int64_t b, int64_t e) {
+      for (int64_t pl = b; pl < e; ++pl) {
+        T* gp = gx + pl * H * W;
+        std::memset(gp, 0, sizeof(T) * static_cast<size_t>(H * W));
+        for (int64_t oi = 0; oi < Ho; ++oi)
+          for (int64_t oj = 0; oj < Wo; ++oj) {
+            const AvgWindow w = avg_window(oi, oj, H, W, p);
+            if (!w.divisor) continue;
+            const T g = gy[pl * Ho * Wo + oi * Wo + oj] / static_cast<T>(w.divisor);
+            for (int64_t i = w.i0; i < w.i1; ++i)
+              for (int64_t j = w.j0; j < w.j1; ++j) gp[i * W + j] += g;
+          }
+      }
+    });
+  });
+}
+
+namespace {
+inline int64_t start_index(int64_t o, int64_t out, int64_t in) { return (o * in) / out; }
+inline int64_t end_index(int64_t o, int64_t out, int64_t in) { return ((o + 1) * in + out - 1) / out; }
+}  // namespace
+
+void CpuBackend::adaptive_avg_pool2d(const Tensor& in, const Tensor& out) {
+  dispatch_float(in.dtype(), "adaptive_avg_pool2d", [&]<class T>() {
+    const int64_t H = in.size(2), W = in.size(3), Ho = out.size(2), Wo = out.size(3);
+    const T* x = in.data_ptr<T>();
+    T* y = out.data_ptr<T>();
+    parallel_for(planes(in), plane_grain(H * W), [&](int64_t b, int64_t e) {
+      for (int64_t pl = b; pl < e; ++pl)
+        for (int64_t oi = 0; oi < Ho; ++oi) {
+          const int64_t i0 = start_index(oi, Ho, H), i1 = end_index(oi, Ho, H);
+          for (int64_t oj = 0; oj < Wo; ++oj) {
+            const int64_t j0 = start_index(oj, Wo, W), j1 = end_index(oj, Wo, W);
+            T acc = 0;
+            for (int64_t i = i0; i < i1; ++i)
+              for (int64_t j = j0; j < j1; ++j) acc += x[pl * H * W + i * W + j];
+            y[pl * Ho * Wo + oi * Wo + oj] = acc / static_cast<T>((i1 - i0) * (j1 - j0));
+          }
+        }
+    });
+  });
+}
+
+void CpuBackend::adaptive_avg_pool2d_backward(const Tensor& grad_out, const Tensor& grad_in) {
+  dispatch_float(grad_out.dtype(), "adaptive_avg_pool2d_backward", [&]<class T>() {
+    const int64_t H = grad_in.size(2), W = grad_in.size(3), Ho = grad_out.size(2), Wo = grad_out.size(3);
+    const T* gy = grad_out.data_ptr<T>();
+    T* gx = grad_in.data_ptr<T>();
+    parallel_for(planes(grad_in), plane_grain(H * W), [&](int64_t b, int64_t e) {
+      for (int64_t pl = b; pl < e; ++pl) {
+        T* gp = gx + pl * H * W;
+        std::memset(gp, 0, sizeof(T) * static_cast<size_t>(H * W));
+        for (int64_t oi = 0; oi < Ho; ++oi) {
+          const int64_t i0 = start_index(oi, Ho, H), i1 = end_index(oi, Ho, H);
+          for (int64_t oj = 0; oj < Wo; ++oj) {
+            const int64_t j0 = start_index(oj, Wo, W), j1 = end_index(oj, Wo, W);
+            const T g = gy[pl * Ho * Wo + oi * Wo + oj] / static_cast<T>((i1 - i0) * (j1 - j0));
+            for (int64_t i = i0; i < i1; ++i)
+              for (int64_t j = j0; j < j1; ++j) gp[i * W + j] += g;
+          }
+        }
+      }
+    });
+  });
+}
+
+void CpuBackend::upsample_nearest2d(const Tensor& in, const Tensor& out, bool backward) {
+  // Forward: out <- in. Backward: `in` is the output gradient, `out` the input gradient.
+  dispatch_float(in.dtype(), "upsample_nearest2d", [&]<class T>() {
+    const Tensor& small = backward ? out : in;
+    const Tensor& big = backward ? in : out;
+    const int64_t H = small.size(2), W = small.size(3), Ho = big.size(2), Wo = big.size(3);
+    const float sh = static_cast<float>(H) / static_cast<float>(Ho), sw = static_cast<float>(W) / static_cast<float>(Wo);
+    const T* src = in.data_ptr<T>();
+    T* dst = out.data_ptr<T>();
+    parallel_for(planes(in), plane_grain(Ho * Wo), [&](int64_t b, int64_t e) {
+      for (int64_t pl = b; pl < e; ++pl) {
+        if (backward) std::memset(dst + pl * H * W, 0, sizeof(T) * static_cast<size_t>(H * W));
+        for (int64_t oi = 0; oi < Ho; ++oi) {
+          const int64_t ii = std::min<int64_t>(static_cast<int64_t>(std::floor(static_cast<float>(oi) * sh)), H - 1);
+          for (int64_t oj = 0; oj < Wo; ++oj) {
+            const int64_t jj = std::min<int64_t>(static_cast<int64_t>(std::floor(static_cast<float>(oj) * sw)), W - 1);
+            if (backward) dst[pl * H * W + ii * W + jj] += src[pl * Ho * Wo + oi * Wo + oj];
+            else dst[pl * Ho * Wo + oi * Wo + oj] = src[pl * H * W + ii * W + jj];
+          }
+        }
+      }
+    });
+  });
+}
+
+void CpuBackend::upsample_bilinear2d(const Tensor& in, const Tensor& out, bool align_corners, bool backward) {
+  dispatch_float(in.dtype(), "upsample_bilinear2d", [&]<class T>() {
+    const Tensor& small = backward ? out : in;
+    const Tensor& big = backward ? in : out;
+    const int64_t H = small.size(2), W = small.size(3), Ho = big.size(2), Wo = big.size(3);
+    auto scale = [&](int64_t i, int64_t o) -> T {
+      if (align_corners) return o > 1 ? static_cast<T>(i - 1) / static_cast<T>(o - 1) : T(0);
+      return static_cast<T>(i) / static_cast<T>(o);
+    };
+    const T rh = scale(H, Ho), rw = scale(W, Wo);
+    auto src_index = [&](T r, int64_t dst) -> T {
+      if (align_corners) return r * static_cast<T>(dst);
+      const T s = r * (static_cast<T>(dst) + T(0.5)) - T(0.5);
+      return s < 0 ? T(0) : s;
+    };
+    const T* src = in.data_ptr<T>();
+    T* dst = out.data_ptr<T>();
+    parallel_for(planes(in), plane_grain(Ho * Wo), [&](int64_t b, int64_t e) {
+      for (int64_t pl = b; pl < e; ++pl) {
+        if (backward) std::memset(dst + pl * H * W, 0, sizeof(T) * static_cast<size_t>(H * W));
+        for (int64_t oi = 0; oi < Ho; ++oi) {
+          const T hr = src_index(rh, oi);
+          const int64_t h0 = static_cast<int64_t>(hr), h1 = h0 + (h0 < H - 1 ? 1 : 0);
+          const T l1 = hr - static_cast<T>(h0), l0 = T(1) - l1;
+          for (int64_t oj = 0; oj < Wo; ++oj) {
+            const T wr = src_index(rw, oj);
+            const int64_t w0 = static_cast<int64_t>(wr), w1 = w0 + (w0 < W - 1 ? 1 : 0);
+            const T m1 = wr - static_cast<T>(w0), m0 = T(1) - m1;
+            if (backward) {
+              const T g = src[pl * Ho * Wo + oi * Wo + oj];
+              T* d = dst + pl * H * W;
+              d[h0 * W + w0] += l0 * m0 * g;
+              d[h0 * W + w1] += l0 * m1 * g;
+              d[h1 * W + w0] += l1 * m0 * g;
+              d[h1 * W + w1] += l1 * m1 * g;
+            } else {
+              const T* s = src + pl * H * W;
+              dst[pl * Ho * Wo + oi * Wo + oj] =
+                  l0 * (m0 * s[h0 * W + w0] + m1 * s[h0 * W + w1]) + l1 * (m0 * s[h1 * W + w0] + m1 * s[h1 * W + w1]);
+            }
+          }
+        }
+      }
+    });
+  });
+}
+
+}  // namespace ark::cpu
