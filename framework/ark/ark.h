@@ -7,3 +7,5 @@
 #include "ark/core/tensor.h"
 #include "ark/ops/indexing.h"
 #include "ark/ops/ops.h"
+#include "ark/io/safetensors.h"
+#include "ark/data/data.h"

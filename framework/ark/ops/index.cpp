@@ -215,7 +215,7 @@ Tensor advanced_positions(const Tensor& self, const std::vector<std::optional<Te
   std::vector<int64_t> other_pos;
   {
     int64_t pos = 0;
-    for (int64_t d : other_dims) {
+    for (size_t i = 0; i < other_dims.size(); ++i) {
       if (pos == b_pos) pos += nb;
       other_pos.push_back(pos++);
     }

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs exactly what ark needs that this Debian 12 machine lacks: quiet, idempotent, no
+# downloads beyond Debian's packages (and, for later issues, the npm registry).
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  build-essential cmake pkg-config
+  # kernels: OpenBLAS's OpenMP build and oneDNN share libgomp's thread pool with ark
+  libopenblas-openmp-dev libdnnl-dev zlib1g-dev
+  # libraries
+  nlohmann-json3-dev libcli11-dev libcpp-httplib-dev
+  # tests: GoogleTest, the PyTorch 1.13 oracle, libFuzzer (clang), the Fashion-MNIST data
+  libgtest-dev googletest python3-torch python3-torchvision clang libclang-rt-14-dev
+  dataset-fashion-mnist
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "setup: installing ${missing[*]}" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+if ! $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
+  $SUDO apt-get update -qq >/dev/null
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
