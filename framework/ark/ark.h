@@ -9,3 +9,4 @@
 #include "ark/ops/ops.h"
 #include "ark/io/safetensors.h"
 #include "ark/data/data.h"
+#include "ark/optim/optim.h"
