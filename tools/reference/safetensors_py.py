@@ -24,9 +24,10 @@ def serialize(tensors, metadata=None):
     if metadata:
         parts.append('"__metadata__":' + json.dumps(metadata, separators=(",", ":"), sort_keys=True))
     for name, t, (dname, _) in items:
-        raw = t.view(torch.uint8).numpy().tobytes() if t.numel() else b""
-        if t.dtype == torch.bfloat16 and t.numel():
-            raw = t.view(torch.int16).numpy().tobytes()
+        flat = t.reshape(-1)
+        if t.dtype == torch.bfloat16:
+            flat = flat.view(torch.int16)
+        raw = flat.numpy().tobytes() if t.numel() else b""
         shape = ",".join(str(s) for s in t.shape)
         parts.append(json.dumps(name) + ':{"dtype":"%s","shape":[%s],"data_offsets":[%d,%d]}'
                      % (dname, shape, offset, offset + len(raw)))

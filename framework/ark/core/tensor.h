@@ -270,9 +270,14 @@ class Tensor {
   Tensor sum(IntArrayRef dim, bool keepdim = false, std::optional<ScalarType> dtype = std::nullopt) const;
   Tensor mean(std::optional<ScalarType> dtype = std::nullopt) const;
   Tensor mean(IntArrayRef dim, bool keepdim = false, std::optional<ScalarType> dtype = std::nullopt) const;
-  Tensor var(bool unbiased = true) const;
+  // var(1) reduces dim 1 (as in Python): the all-dims form takes exactly a bool, never an int.
+  Tensor var() const { return var_all(true); }
+  template <class B, std::enable_if_t<std::is_same_v<B, bool>, int> = 0>
+  Tensor var(B unbiased) const { return var_all(unbiased); }
   Tensor var(IntArrayRef dim, bool unbiased = true, bool keepdim = false) const;
-  Tensor std(bool unbiased = true) const;
+  Tensor std() const { return std_all(true); }
+  template <class B, std::enable_if_t<std::is_same_v<B, bool>, int> = 0>
+  Tensor std(B unbiased) const { return std_all(unbiased); }
   Tensor std(IntArrayRef dim, bool unbiased = true, bool keepdim = false) const;
   Tensor prod(std::optional<ScalarType> dtype = std::nullopt) const;
   Tensor prod(int64_t dim, bool keepdim = false, std::optional<ScalarType> dtype = std::nullopt) const;
@@ -325,6 +330,8 @@ class Tensor {
   Tensor nonzero() const;
 
  private:
+  Tensor var_all(bool unbiased) const;
+  Tensor std_all(bool unbiased) const;
   TensorImpl* impl() const {
     ARK_CHECK(impl_ != nullptr, "tensor is undefined (default-constructed)");
     return impl_.get();

@@ -198,9 +198,16 @@ Tensor sum(const Tensor& self, std::optional<ScalarType> dtype = std::nullopt);
 Tensor sum(const Tensor& self, IntArrayRef dim, bool keepdim = false, std::optional<ScalarType> dtype = std::nullopt);
 Tensor mean(const Tensor& self, std::optional<ScalarType> dtype = std::nullopt);
 Tensor mean(const Tensor& self, IntArrayRef dim, bool keepdim = false, std::optional<ScalarType> dtype = std::nullopt);
-Tensor var(const Tensor& self, bool unbiased = true);
+// var(x, 1) reduces dim 1 (as in Python): the all-dims form takes exactly a bool, never an int.
+Tensor var_all(const Tensor& self, bool unbiased);
+Tensor std_all(const Tensor& self, bool unbiased);
+inline Tensor var(const Tensor& self) { return var_all(self, true); }
+template <class B, std::enable_if_t<std::is_same_v<B, bool>, int> = 0>
+Tensor var(const Tensor& self, B unbiased) { return var_all(self, unbiased); }
 Tensor var(const Tensor& self, IntArrayRef dim, bool unbiased = true, bool keepdim = false);
-Tensor std(const Tensor& self, bool unbiased = true);
+inline Tensor std(const Tensor& self) { return std_all(self, true); }
+template <class B, std::enable_if_t<std::is_same_v<B, bool>, int> = 0>
+Tensor std(const Tensor& self, B unbiased) { return std_all(self, unbiased); }
 Tensor std(const Tensor& self, IntArrayRef dim, bool unbiased = true, bool keepdim = false);
 std::tuple<Tensor, Tensor> var_mean(const Tensor& self, IntArrayRef dim, bool unbiased = true, bool keepdim = false);
 Tensor prod(const Tensor& self, std::optional<ScalarType> dtype = std::nullopt);

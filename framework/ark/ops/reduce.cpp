@@ -131,11 +131,11 @@ std::tuple<Tensor, Tensor> var_mean(const Tensor& self, IntArrayRef dim, bool un
   return {v, m};
 }
 
-Tensor var(const Tensor& self, bool unbiased) { return std::get<0>(var_mean(self, {}, unbiased, false)); }
+Tensor var_all(const Tensor& self, bool unbiased) { return std::get<0>(var_mean(self, {}, unbiased, false)); }
 Tensor var(const Tensor& self, IntArrayRef dim, bool unbiased, bool keepdim) {
   return std::get<0>(var_mean(self, dim, unbiased, keepdim));
 }
-Tensor std(const Tensor& self, bool unbiased) { return var(self, unbiased).sqrt(); }
+Tensor std_all(const Tensor& self, bool unbiased) { return var_all(self, unbiased).sqrt(); }
 Tensor std(const Tensor& self, IntArrayRef dim, bool unbiased, bool keepdim) { return var(self, dim, unbiased, keepdim).sqrt(); }
 
 namespace {

@@ -191,9 +191,9 @@ Tensor Tensor::sum(std::optional<ScalarType> dt) const { return ark::sum(*this, 
 Tensor Tensor::sum(IntArrayRef d, bool k, std::optional<ScalarType> dt) const { return ark::sum(*this, d, k, dt); }
 Tensor Tensor::mean(std::optional<ScalarType> dt) const { return ark::mean(*this, dt); }
 Tensor Tensor::mean(IntArrayRef d, bool k, std::optional<ScalarType> dt) const { return ark::mean(*this, d, k, dt); }
-Tensor Tensor::var(bool u) const { return ark::var(*this, u); }
+Tensor Tensor::var_all(bool u) const { return ark::var_all(*this, u); }
 Tensor Tensor::var(IntArrayRef d, bool u, bool k) const { return ark::var(*this, d, u, k); }
-Tensor Tensor::std(bool u) const { return ark::std(*this, u); }
+Tensor Tensor::std_all(bool u) const { return ark::std_all(*this, u); }
 Tensor Tensor::std(IntArrayRef d, bool u, bool k) const { return ark::std(*this, d, u, k); }
 Tensor Tensor::prod(std::optional<ScalarType> dt) const { return ark::prod(*this, dt); }
 Tensor Tensor::prod(int64_t d, bool k, std::optional<ScalarType> dt) const { return ark::prod(*this, d, k, dt); }

@@ -147,14 +147,16 @@ void unary_any(UnaryOp op, const Tensor& in, const Tensor& out, const OpParams& 
       break;
     case UnaryOp::IsNan: case UnaryOp::IsInf:
       if constexpr (std::is_integral_v<T>) return unary_loop<T, bool>(in, out, [](T) { return false; });
-      break;
+      else return unary_float<T>(op, in, out, p);
     case UnaryOp::IsFinite:
       if constexpr (std::is_integral_v<T>) return unary_loop<T, bool>(in, out, [](T) { return true; });
-      break;
+      else return unary_float<T>(op, in, out, p);
     case UnaryOp::PowScalar:
       if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
         const T e = static_cast<T>(p.a);
         return unary_loop<T, T>(in, out, [e](T x) { return int_pow(x, e); });
+      } else if constexpr (std::is_floating_point_v<T>) {
+        return unary_float<T>(op, in, out, p);
       }
       break;
     default:
