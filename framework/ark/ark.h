@@ -10,3 +10,4 @@
 #include "ark/io/safetensors.h"
 #include "ark/data/data.h"
 #include "ark/optim/optim.h"
+#include "ark/nn/nn.h"
