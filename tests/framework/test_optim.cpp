@@ -293,6 +293,7 @@ TEST(Optim, InvalidOptionsThrow) {
   EXPECT_THROW(AdamW({a}, AdamWOptions().eps(-1)), Error);
   EXPECT_THROW(RMSprop({a}, RMSpropOptions().alpha(-1)), Error);
   EXPECT_THROW(Adam({OptimizerParamGroup({a}, AdamOptions(-1))}, AdamOptions()), Error);  // checked per group too
+  EXPECT_THROW(Adam({OptimizerParamGroup({a}, SGDOptions(0.1))}, AdamOptions()), Error);   // another optimizer's options
 }
 
 TEST(Optim, ZeroGradAndSkippedParams) {

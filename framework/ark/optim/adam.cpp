@@ -78,6 +78,8 @@ Adam::Adam(const std::vector<OptimizerParamGroup>& param_groups, const AdamOptio
 }
 
 void Adam::check_options(const OptimizerOptions& options) const {
+  // step() static_casts group options, so a group given another optimizer's options is refused here.
+  ARK_CHECK(dynamic_cast<const AdamOptions*>(&options) != nullptr, "Adam: param group options must be AdamOptions");
   const auto& o = static_cast<const AdamOptions&>(options);
   detail::adam_check_options("Adam", o.lr(), std::get<0>(o.betas()), std::get<1>(o.betas()), o.eps(), o.weight_decay());
 }
@@ -124,6 +126,8 @@ AdamW::AdamW(const std::vector<OptimizerParamGroup>& param_groups, const AdamWOp
 }
 
 void AdamW::check_options(const OptimizerOptions& options) const {
+  // step() static_casts group options, so a group given another optimizer's options is refused here.
+  ARK_CHECK(dynamic_cast<const AdamWOptions*>(&options) != nullptr, "AdamW: param group options must be AdamWOptions");
   const auto& o = static_cast<const AdamWOptions&>(options);
   detail::adam_check_options("AdamW", o.lr(), std::get<0>(o.betas()), std::get<1>(o.betas()), o.eps(), o.weight_decay());
 }

@@ -22,6 +22,8 @@ RMSprop::RMSprop(const std::vector<OptimizerParamGroup>& param_groups, const RMS
 }
 
 void RMSprop::check_options(const OptimizerOptions& options) const {
+  // step() static_casts group options, so a group given another optimizer's options is refused here.
+  ARK_CHECK(dynamic_cast<const RMSpropOptions*>(&options) != nullptr, "RMSprop: param group options must be RMSpropOptions");
   const auto& o = static_cast<const RMSpropOptions&>(options);
   ARK_CHECK(o.lr() >= 0, "RMSprop: invalid learning rate: ", o.lr());
   ARK_CHECK(o.eps() >= 0, "RMSprop: invalid epsilon value: ", o.eps());

@@ -21,6 +21,8 @@ SGD::SGD(const std::vector<OptimizerParamGroup>& param_groups, const SGDOptions&
 }
 
 void SGD::check_options(const OptimizerOptions& options) const {
+  // step() static_casts group options, so a group given another optimizer's options is refused here.
+  ARK_CHECK(dynamic_cast<const SGDOptions*>(&options) != nullptr, "SGD: param group options must be SGDOptions");
   const auto& o = static_cast<const SGDOptions&>(options);
   ARK_CHECK(o.lr() >= 0, "SGD: invalid learning rate: ", o.lr());
   ARK_CHECK(o.momentum() >= 0, "SGD: invalid momentum value: ", o.momentum());
