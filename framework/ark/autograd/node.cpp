@@ -22,11 +22,6 @@ namespace {
 std::atomic<uint64_t> g_sequence_nr{0};
 thread_local Node* g_current_node = nullptr;
 
-struct CurrentNodeScope {
-  Node* prev;
-  explicit CurrentNodeScope(Node* n) : prev(g_current_node) { g_current_node = n; }
-  ~CurrentNodeScope() { g_current_node = prev; }
-};
 
 InputMeta meta_of(const Tensor& t) { return {t.sizes().vec(), t.dtype()}; }
 
@@ -41,6 +36,8 @@ Tensor zeros_strided(IntArrayRef sizes, IntArrayRef strides, ScalarType dtype) {
 Node::Node() : sequence_nr_(g_sequence_nr.fetch_add(1, std::memory_order_relaxed)) {}
 
 Node* current_node() { return g_current_node; }
+CurrentNodeGuard::CurrentNodeGuard(Node* node) : prev_(g_current_node) { g_current_node = node; }
+CurrentNodeGuard::~CurrentNodeGuard() { g_current_node = prev_; }
 
 variable_list FunctionNode::apply(variable_list&& grads) {
   ARK_CHECK(!released_,
@@ -48,7 +45,7 @@ variable_list FunctionNode::apply(variable_list&& grads) {
             "have already been freed). Saved intermediate values of the graph are freed when you call "
             ".backward() or autograd.grad(). Specify retain_graph=true if you need to backward through the "
             "graph a second time (node ", name_, ")");
-  CurrentNodeScope scope(this);
+  CurrentNodeGuard scope(this);
   return fn_(grads);
 }
 

@@ -115,6 +115,17 @@ inline SavedTensor save_output(const Tensor& t) { return SavedTensor(t, true); }
 
 /// The node whose apply() is running on this thread (used to reattach saved outputs).
 Node* current_node();
+/// Makes `node` the current node for a scope (every Node::apply that unpacks saved outputs).
+class CurrentNodeGuard {
+ public:
+  explicit CurrentNodeGuard(Node* node);
+  ~CurrentNodeGuard();
+  CurrentNodeGuard(const CurrentNodeGuard&) = delete;
+  CurrentNodeGuard& operator=(const CurrentNodeGuard&) = delete;
+
+ private:
+  Node* prev_;
+};
 
 inline bool requires_grad(const Tensor& t) { return t.defined() && t.requires_grad(); }
 /// True when grad mode is on and some input requires grad: only then is a node recorded.

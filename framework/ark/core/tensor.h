@@ -9,6 +9,7 @@
 #include <ostream>
 #include <string>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include "ark/core/array_ref.h"
@@ -120,8 +121,18 @@ class Tensor {
   Tensor detach() const;
   Tensor& detach_();
   /// Runs `hook(grad)` when this tensor's gradient is computed; a defined return value replaces it.
-  unsigned register_hook(std::function<Tensor(const Tensor&)> hook) const;
-  unsigned register_hook(std::function<void(const Tensor&)> hook) const;
+  /// The hook may return void (observe only) or a Tensor (replaces the gradient if defined).
+  template <class Hook>
+  unsigned register_hook(Hook&& hook) const {
+    if constexpr (std::is_void_v<std::invoke_result_t<Hook&, const Tensor&>>) {
+      return add_hook([h = std::forward<Hook>(hook)](const Tensor& g) mutable {
+        h(g);
+        return Tensor();
+      });
+    } else {
+      return add_hook(std::function<Tensor(const Tensor&)>(std::forward<Hook>(hook)));
+    }
+  }
   void retain_grad() const;
   bool retains_grad() const;
   /// The tensor's data without autograd history (shares storage, not the version check).
@@ -330,6 +341,7 @@ class Tensor {
   Tensor nonzero() const;
 
  private:
+  unsigned add_hook(std::function<Tensor(const Tensor&)> hook) const;
   Tensor var_all(bool unbiased) const;
   Tensor std_all(bool unbiased) const;
   TensorImpl* impl() const {

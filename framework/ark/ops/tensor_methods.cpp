@@ -67,7 +67,7 @@ Tensor& Tensor::detach_() {
   return *this;
 }
 
-unsigned Tensor::register_hook(std::function<Tensor(const Tensor&)> hook) const {
+unsigned Tensor::add_hook(std::function<Tensor(const Tensor&)> hook) const {
   ARK_CHECK(requires_grad(), "cannot register a hook on a tensor that doesn't require gradient");
   if (is_leaf()) {
     auto& hooks = impl()->autograd_meta().leaf_hooks;
@@ -79,12 +79,6 @@ unsigned Tensor::register_hook(std::function<Tensor(const Tensor&)> hook) const 
   return static_cast<unsigned>(hooks.size() - 1);
 }
 
-unsigned Tensor::register_hook(std::function<void(const Tensor&)> hook) const {
-  return register_hook(std::function<Tensor(const Tensor&)>([hook = std::move(hook)](const Tensor& g) {
-    hook(g);
-    return Tensor();
-  }));
-}
 
 void Tensor::retain_grad() const {
   ARK_CHECK(requires_grad(), "can't retain_grad on Tensor that has requires_grad=False");
