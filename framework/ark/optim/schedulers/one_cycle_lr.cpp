@@ -96,7 +96,7 @@ double OneCycleLR::value(size_t group, Value v) const {
     case kMaxMomentum: return max_momentums_[group];
     case kBaseMomentum: return base_momentums_[group];
   }
-  ARK_ASSERT(false);
+  ARK_ERROR("OneCycleLR: internal error: unknown phase value");
 }
 
 std::vector<double> OneCycleLR::get_lrs() {
