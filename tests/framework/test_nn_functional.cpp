@@ -154,3 +154,15 @@ TEST(NnBadInput, LayersNameExpectedAndGot) {
   expect_error([] { nn::Dropout(1.5); }, {"between 0 and 1", "1.5"});
   expect_error([] { nn::MultiheadAttention(10, 3); }, {"embed_dim (10)", "num_heads (3)"});
 }
+
+TEST(NnFunctional, LossModules) {
+  Tensor x = ark::randn({6, 4}, ark::requires_grad()), y = ark::tensor({0, 3, 1, 1, 2, 0}).to(ark::kLong);
+  nn::CrossEntropyLoss criterion(nn::CrossEntropyLossOptions().label_smoothing(0.1));
+  Tensor loss = criterion(x, y);
+  EXPECT_TRUE(loss.allclose(F::cross_entropy(x, y, F::CrossEntropyFuncOptions().label_smoothing(0.1))));
+  loss.backward();
+  EXPECT_TRUE(x.grad().defined());
+  EXPECT_TRUE(nn::MSELoss(ark::kSum)(x, ark::zeros({6, 4})).allclose(x.square().sum()));
+  EXPECT_TRUE(nn::NLLLoss()(F::log_softmax(x, 1), y).allclose(F::cross_entropy(x, y)));
+  EXPECT_EQ(nn::BCEWithLogitsLoss()(x, ark::rand({6, 4})).dim(), 0);
+}

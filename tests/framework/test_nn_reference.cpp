@@ -179,6 +179,7 @@ TEST(NnReference, Conv2d) {
   run_unary("conv2d_same", nn::Conv2d(nn::Conv2dOptions(3, 5, {3, 4}).padding(ark::kSame).dilation({1, 2})));
   run_unary("conv2d_valid_nobias", nn::Conv2d(nn::Conv2dOptions(3, 4, 2).padding(ark::kValid).bias(false)));
   run_unary("conv2d_reflect", nn::Conv2d(nn::Conv2dOptions(3, 4, 3).padding(1).padding_mode(ark::kReflect)));
+  run_unary("conv2d_unbatched", nn::Conv2d(nn::Conv2dOptions(2, 3, 3).padding(1)));
   run_unary("conv2d_circular", nn::Conv2d(nn::Conv2dOptions(2, 3, 3).padding({1, 2}).padding_mode(ark::kCircular)));
 }
 
@@ -226,6 +227,7 @@ TEST(NnReference, MultiheadAttention) {
   check("mha_cross_kdim", nn::MultiheadAttention(nn::MultiheadAttentionOptions(8, 4).kdim(6).vdim(5)));
   check("mha_cross_batch_first_float_mask",
         nn::MultiheadAttention(nn::MultiheadAttentionOptions(8, 2).batch_first(true)), /*need_weights=*/false);
+  check("mha_unbatched", nn::MultiheadAttention(nn::MultiheadAttentionOptions(8, 2).batch_first(true)));
   check("mha_bias_kv_zero_attn",
         nn::MultiheadAttention(nn::MultiheadAttentionOptions(8, 2).add_bias_kv(true).add_zero_attn(true)));
 }

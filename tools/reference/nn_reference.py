@@ -109,6 +109,7 @@ save_case("conv2d_reflect", nn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect"
           call)
 save_case("conv2d_circular", nn.Conv2d(2, 3, 3, padding=(1, 2), padding_mode="circular"),
           {"input": torch.randn(1, 2, 5, 6)}, call)
+save_case("conv2d_unbatched", nn.Conv2d(2, 3, 3, padding=1), {"input": torch.randn(2, 5, 6)}, call)
 save_case("conv_transpose2d", nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1),
           {"input": torch.randn(2, 4, 5, 5)}, call)
 save_case("conv_transpose2d_groups", nn.ConvTranspose2d(4, 6, (3, 2), stride=(2, 1), groups=2, dilation=(1, 2), bias=False),
@@ -193,6 +194,9 @@ save_case("mha_cross_batch_first_float_mask", nn.MultiheadAttention(8, 2, batch_
 kpm = torch.tensor([[False, False, True, True], [False, False, False, True]])
 save_case("mha_bias_kv_zero_attn", nn.MultiheadAttention(8, 2, add_bias_kv=True, add_zero_attn=True),
           {"input": torch.randn(4, 2, 8), "key_padding_mask": kpm}, mha_call())
+
+save_case("mha_unbatched", nn.MultiheadAttention(8, 2, batch_first=True),
+          {"input": torch.randn(5, 8), "key_padding_mask": torch.tensor([False, False, True, False, True])}, mha_call())
 
 # ---- transformer encoder layer (eval: dropout off) ----
 def tel_call(m, x):

@@ -13,6 +13,7 @@
 #include "ark/nn/modules/dropout.h"
 #include "ark/nn/modules/embedding.h"
 #include "ark/nn/modules/linear.h"
+#include "ark/nn/modules/loss.h"
 #include "ark/nn/modules/normalization.h"
 #include "ark/nn/modules/pooling.h"
 #include "ark/nn/modules/transformer.h"
