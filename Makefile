@@ -18,8 +18,10 @@ $(BUILD)/CMakeCache.txt:
 build: setup $(BUILD)/CMakeCache.txt
 	@cmake --build $(BUILD) -j $(JOBS)
 
+# For now the main job is the classic libtorch MNIST program trained on Fashion-MNIST.
 demo: build
-	@$(BUILD)/apps/ark-mnist-demo
+	@mkdir -p $(BUILD)/demo && ln -sfn /usr/share/datasets/fashion-mnist $(BUILD)/demo/data
+	@cd $(BUILD)/demo && ../tests/libtorch_mnist
 
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

@@ -70,7 +70,7 @@ Tensor zeros(IntArrayRef size, TensorOptions options) {
   backend_for(t).fill(t, 0);
   return finish(t, options);
 }
-Tensor ones(IntArrayRef size, TensorOptions options) { return full(size, 1, options); }
+Tensor ones(IntArrayRef size, TensorOptions options) { return full(size, 1, options.dtype(options.dtype())); }
 Tensor full(IntArrayRef size, const Scalar& value, TensorOptions options) {
   if (!options.has_dtype())
     options = options.dtype(value.isFloatingPoint() ? kFloat : value.isBoolean() ? kBool : kLong);
