@@ -79,8 +79,6 @@ TEST(NnModule, DottedNamesThroughContainers) {
                                       "layer1.0.bn1.num_batches_tracked"}));
   EXPECT_EQ(sd.size(), expected.size() + buffers.size());
 
-  auto names = keys_of(net->named_modules().pairs().empty() ? ark::OrderedDict<std::string, Tensor>()
-                                                            : ark::OrderedDict<std::string, Tensor>());
   std::vector<std::string> module_names;
   for (const auto& m : net->named_modules()) module_names.push_back(m.key());
   EXPECT_EQ(module_names.front(), "");
