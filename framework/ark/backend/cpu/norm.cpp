@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "ark/backend/cpu/cpu_backend.h"
+#include "ark/backend/cpu/vec_math.h"
 #include "ark/core/parallel.h"
 
 namespace ark::cpu {
@@ -24,15 +25,30 @@ void CpuBackend::softmax(const Tensor& in, const Tensor& out, bool log) {
         for (int64_t i = 0; i < n; ++i) mx = std::max(mx, xr[i]);
         if (std::isinf(mx) && mx < 0) mx = 0;  // all -inf: avoid (-inf) - (-inf)
         T sum = 0;
-        if (log) {
-          for (int64_t i = 0; i < n; ++i) sum += std::exp(xr[i] - mx);
-          const T lse = std::log(sum) + mx;
-          for (int64_t i = 0; i < n; ++i) yr[i] = xr[i] - lse;
+        for (int64_t i = 0; i < n; ++i) yr[i] = xr[i] - mx;
+        if constexpr (std::is_same_v<T, float>) {
+          if (log) {
+            // exp into a scratch row: y keeps x - max for the final subtraction.
+            float buf[1024];
+            for (int64_t b = 0; b < n; b += 1024) {
+              const int64_t m = std::min<int64_t>(1024, n - b);
+              vec::exp(yr + b, buf, m);
+              sum += static_cast<float>(vec::sum(buf, m));
+            }
+          } else {
+            vec::exp(yr, yr, n);
+            sum = static_cast<float>(vec::sum(yr, n));
+          }
         } else {
           for (int64_t i = 0; i < n; ++i) {
-            yr[i] = std::exp(xr[i] - mx);
-            sum += yr[i];
+            if (log) sum += std::exp(yr[i]);
+            else sum += (yr[i] = std::exp(yr[i]));
           }
+        }
+        if (log) {
+          const T lse = std::log(sum);
+          for (int64_t i = 0; i < n; ++i) yr[i] -= lse;
+        } else {
           const T inv = T(1) / sum;
           for (int64_t i = 0; i < n; ++i) yr[i] *= inv;
         }

@@ -10,6 +10,7 @@
 #include "ark/backend/cpu/cpu_backend.h"
 #include "ark/backend/cpu/loops.h"
 #include "ark/backend/cpu/math.h"
+#include "ark/backend/cpu/vec_math.h"
 
 namespace ark::cpu {
 namespace {
@@ -108,6 +109,9 @@ void reduce_typed(ReduceOp op, const Tensor& in, IntArrayRef dims, const Tensor&
       case ReduceOp::Sum: {
         A acc = 0;
         auto f = [&](const T* q, int64_t n, int64_t s) {
+          if constexpr (std::is_same_v<T, float>) {
+            if (s == 1) { acc += vec::sum(q, n); return; }
+          }
           if (s == 1) { A a2 = 0; for (int64_t i = 0; i < n; ++i) a2 += static_cast<A>(q[i]); acc += a2; }
           else for (int64_t i = 0; i < n; ++i) acc += static_cast<A>(q[i * s]);
         };
@@ -124,6 +128,13 @@ void reduce_typed(ReduceOp op, const Tensor& in, IntArrayRef dims, const Tensor&
         const bool is_max = op == ReduceOp::Max;
         T acc = base[0];
         auto f = [&](const T* q, int64_t n, int64_t s) {
+          if constexpr (std::is_same_v<T, float>) {
+            if (s == 1) {
+              const float v = is_max ? vec::max(q, n) : vec::min(q, n);
+              acc = is_max ? propagate_nan_max(acc, v) : propagate_nan_min(acc, v);
+              return;
+            }
+          }
           for (int64_t i = 0; i < n; ++i) {
             const T v = q[i * s];
             acc = is_max ? propagate_nan_max(acc, v) : propagate_nan_min(acc, v);
@@ -213,7 +224,9 @@ void reduce_typed(ReduceOp op, const Tensor& in, IntArrayRef dims, const Tensor&
       for (int64_t t = tb; t < te; ++t) {
         const int64_t b = t * per, e = std::min(n, b + per);
         A acc = 0;
-        for (int64_t i = b; i < e; ++i) acc += static_cast<A>(src[i]);
+        if constexpr (std::is_same_v<T, float>) acc = vec::sum(src + b, std::max<int64_t>(e - b, 0));
+        else
+          for (int64_t i = b; i < e; ++i) acc += static_cast<A>(src[i]);
         partial[static_cast<size_t>(t)] = acc;
       }
     });
