@@ -1,12 +1,216 @@
-// oneDNN convolution (float32): stub until the tuned path lands; returning false selects im2col.
+// oneDNN convolution for float32 (forward, backward data, backward weights). Tensors arrive as
+// plain NCHW / OIHW; oneDNN picks its preferred (blocked) layouts and we reorder in and out, as
+// PyTorch's mkldnn path does. Primitives are cached by shape, so a training loop builds them once.
+// oneDNN runs on the same OpenMP pool as everything else in ark.
+#include <dnnl.hpp>
+
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
 #include "ark/backend/cpu/conv.h"
 
 namespace ark::cpu::onednn {
+namespace {
 
-bool conv2d(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Backend::ConvParams&) { return false; }
-bool conv2d_backward_input(const Tensor&, const Tensor&, const Tensor&, const Backend::ConvParams&) { return false; }
-bool conv2d_backward_weight(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Backend::ConvParams&) {
-  return false;
+using dnnl::memory;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+
+dnnl::engine& engine() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+
+struct Shapes {
+  memory::dims src, weights, bias, dst, strides, dilates, pad_l, pad_r;
+  bool grouped;
+};
+
+Shapes shapes_of(IntArrayRef in, IntArrayRef w, IntArrayRef out, const Backend::ConvParams& p) {
+  Shapes s;
+  const int64_t g = p.groups;
+  s.grouped = g > 1;
+  s.src = {in[0], in[1], in[2], in[3]};
+  s.dst = {out[0], out[1], out[2], out[3]};
+  if (s.grouped) s.weights = {g, w[0] / g, w[1], w[2], w[3]};
+  else s.weights = {w[0], w[1], w[2], w[3]};
+  s.bias = {w[0]};
+  s.strides = {p.stride[0], p.stride[1]};
+  s.dilates = {p.dilation[0] - 1, p.dilation[1] - 1};
+  s.pad_l = {p.padding[0], p.padding[1]};
+  // Right padding that makes oneDNN's output size equal ours (floor division leaves a remainder).
+  for (int i = 0; i < 2; ++i) {
+    const int64_t eff = (w[2 + i] - 1) * p.dilation[i] + 1;
+    s.pad_r.push_back((out[2 + i] - 1) * p.stride[i] + eff - in[2 + i] - p.padding[i]);
+  }
+  return s;
+}
+
+std::string key_of(const char* kind, const Shapes& s) {
+  std::string k = kind;
+  for (const auto* v : {&s.src, &s.weights, &s.dst, &s.strides, &s.dilates, &s.pad_l, &s.pad_r}) {
+    k += '|';
+    for (auto d : *v) k += std::to_string(d) + ',';
+  }
+  return k;
+}
+
+memory::desc any_md(const memory::dims& d) { return memory::desc(d, dt::f32, tag::any); }
+memory::desc plain_md(const memory::dims& d, bool weights, bool grouped) {
+  if (!weights) return memory::desc(d, dt::f32, d.size() == 1 ? tag::a : tag::nchw);
+  return memory::desc(d, dt::f32, grouped ? tag::goihw : tag::oihw);
+}
+
+dnnl::convolution_forward::primitive_desc forward_pd(const Shapes& s, bool with_bias) {
+  using cf = dnnl::convolution_forward;
+  auto d = with_bias ? cf::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
+                                any_md(s.src), any_md(s.weights), any_md(s.bias), any_md(s.dst), s.strides,
+                                s.dilates, s.pad_l, s.pad_r)
+                     : cf::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
+                                any_md(s.src), any_md(s.weights), any_md(s.dst), s.strides, s.dilates, s.pad_l,
+                                s.pad_r);
+  return cf::primitive_desc(d, engine());
+}
+
+struct Forward {
+  dnnl::convolution_forward::primitive_desc pd;
+  dnnl::convolution_forward prim;
+};
+struct BackwardData {
+  dnnl::convolution_backward_data::primitive_desc pd;
+  dnnl::convolution_backward_data prim;
+};
+struct BackwardWeights {
+  dnnl::convolution_backward_weights::primitive_desc pd;
+  dnnl::convolution_backward_weights prim;
+};
+
+template <class T>
+struct Cache {
+  std::mutex mu;
+  std::unordered_map<std::string, std::shared_ptr<T>> map;
+  template <class Make>
+  std::shared_ptr<T> get(const std::string& key, const Make& make) {
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = map.find(key);
+    if (it != map.end()) return it->second;
+    if (map.size() > 512) map.clear();  // bound the cache for programs with endless shapes
+    auto v = std::make_shared<T>(make());
+    map.emplace(key, v);
+    return v;
+  }
+};
+
+// A user buffer in plain layout, and the primitive's layout (the same memory if they agree).
+struct Staged {
+  memory user, prim;
+  bool reordered;
+};
+
+Staged stage_in(dnnl::stream& st, const memory::desc& want, const memory::desc& plain, void* ptr) {
+  memory user(plain, engine(), ptr);
+  if (want == plain) return {user, user, false};
+  memory m(want, engine());
+  dnnl::reorder(user, m).execute(st, user, m);
+  return {user, m, true};
+}
+
+Staged stage_out(const memory::desc& want, const memory::desc& plain, void* ptr) {
+  memory user(plain, engine(), ptr);
+  if (want == plain) return {user, user, false};
+  return {user, memory(want, engine()), true};
+}
+
+void finish_out(dnnl::stream& st, Staged& s) {
+  if (s.reordered) dnnl::reorder(s.prim, s.user).execute(st, s.prim, s.user);
+}
+
+template <class F>
+bool guarded(F&& f) {
+  try {
+    f();
+    return true;
+  } catch (const dnnl::error&) {
+    return false;  // oneDNN declined this shape: the caller falls back to im2col
+  }
+}
+
+}  // namespace
+
+bool conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const Tensor& out,
+            const Backend::ConvParams& p) {
+  static Cache<Forward> cache;
+  const Shapes s = shapes_of(input.sizes(), weight.sizes(), out.sizes(), p);
+  const bool with_bias = bias.defined();
+  return guarded([&] {
+    auto f = cache.get(key_of(with_bias ? "fwd_b" : "fwd", s), [&] {
+      auto pd = forward_pd(s, with_bias);
+      return Forward{pd, dnnl::convolution_forward(pd)};
+    });
+    dnnl::stream st(engine());
+    Staged src = stage_in(st, f->pd.src_desc(), plain_md(s.src, false, false), input.data_ptr());
+    Staged w = stage_in(st, f->pd.weights_desc(), plain_md(s.weights, true, s.grouped), weight.data_ptr());
+    Staged dst = stage_out(f->pd.dst_desc(), plain_md(s.dst, false, false), out.data_ptr());
+    std::unordered_map<int, memory> args = {
+        {DNNL_ARG_SRC, src.prim}, {DNNL_ARG_WEIGHTS, w.prim}, {DNNL_ARG_DST, dst.prim}};
+    if (with_bias) args[DNNL_ARG_BIAS] = memory(f->pd.bias_desc(), engine(), bias.data_ptr());
+    f->prim.execute(st, args);
+    finish_out(st, dst);
+    st.wait();
+  });
+}
+
+bool conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const Tensor& grad_in,
+                           const Backend::ConvParams& p) {
+  static Cache<BackwardData> cache;
+  const Shapes s = shapes_of(grad_in.sizes(), weight.sizes(), grad_out.sizes(), p);
+  return guarded([&] {
+    auto b = cache.get(key_of("bwd_data", s), [&] {
+      auto fpd = forward_pd(s, false);
+      using cb = dnnl::convolution_backward_data;
+      cb::desc d(dnnl::algorithm::convolution_direct, any_md(s.src), any_md(s.weights), any_md(s.dst), s.strides,
+                 s.dilates, s.pad_l, s.pad_r);
+      cb::primitive_desc pd(d, engine(), fpd);
+      return BackwardData{pd, cb(pd)};
+    });
+    dnnl::stream st(engine());
+    Staged gy = stage_in(st, b->pd.diff_dst_desc(), plain_md(s.dst, false, false), grad_out.data_ptr());
+    Staged w = stage_in(st, b->pd.weights_desc(), plain_md(s.weights, true, s.grouped), weight.data_ptr());
+    Staged gx = stage_out(b->pd.diff_src_desc(), plain_md(s.src, false, false), grad_in.data_ptr());
+    b->prim.execute(st, {{DNNL_ARG_DIFF_DST, gy.prim}, {DNNL_ARG_WEIGHTS, w.prim}, {DNNL_ARG_DIFF_SRC, gx.prim}});
+    finish_out(st, gx);
+    st.wait();
+  });
+}
+
+bool conv2d_backward_weight(const Tensor& grad_out, const Tensor& input, const Tensor& grad_weight,
+                            const Tensor& grad_bias, const Backend::ConvParams& p) {
+  static Cache<BackwardWeights> cache;
+  const Shapes s = shapes_of(input.sizes(), grad_weight.sizes(), grad_out.sizes(), p);
+  const bool with_bias = grad_bias.defined();
+  return guarded([&] {
+    auto b = cache.get(key_of(with_bias ? "bwd_w_b" : "bwd_w", s), [&] {
+      auto fpd = forward_pd(s, with_bias);
+      using cw = dnnl::convolution_backward_weights;
+      auto d = with_bias ? cw::desc(dnnl::algorithm::convolution_direct, any_md(s.src), any_md(s.weights),
+                                    any_md(s.bias), any_md(s.dst), s.strides, s.dilates, s.pad_l, s.pad_r)
+                         : cw::desc(dnnl::algorithm::convolution_direct, any_md(s.src), any_md(s.weights),
+                                    any_md(s.dst), s.strides, s.dilates, s.pad_l, s.pad_r);
+      cw::primitive_desc pd(d, engine(), fpd);
+      return BackwardWeights{pd, cw(pd)};
+    });
+    dnnl::stream st(engine());
+    Staged x = stage_in(st, b->pd.src_desc(), plain_md(s.src, false, false), input.data_ptr());
+    Staged gy = stage_in(st, b->pd.diff_dst_desc(), plain_md(s.dst, false, false), grad_out.data_ptr());
+    Staged gw = stage_out(b->pd.diff_weights_desc(), plain_md(s.weights, true, s.grouped), grad_weight.data_ptr());
+    std::unordered_map<int, memory> args = {
+        {DNNL_ARG_SRC, x.prim}, {DNNL_ARG_DIFF_DST, gy.prim}, {DNNL_ARG_DIFF_WEIGHTS, gw.prim}};
+    if (with_bias) args[DNNL_ARG_DIFF_BIAS] = memory(b->pd.diff_bias_desc(), engine(), grad_bias.data_ptr());
+    b->prim.execute(st, args);
+    finish_out(st, gw);
+    st.wait();
+  });
 }
 
 }  // namespace ark::cpu::onednn
