@@ -18,3 +18,4 @@
 #include "ark/nn/modules/pooling.h"
 #include "ark/nn/modules/transformer.h"
 #include "ark/nn/pimpl.h"
+#include "ark/nn/serialize.h"

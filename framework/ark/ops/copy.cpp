@@ -40,9 +40,11 @@ Tensor to_dtype(const Tensor& self, ScalarType dtype, bool copy) {
 
 Tensor& copy_(Tensor& self, const Tensor& src) {
   ARK_CHECK(src.defined(), "copy_: source tensor is undefined");
-  DimVector b = broadcast_shapes(self.sizes(), src.sizes());
-  ARK_CHECK(IntArrayRef(b) == self.sizes(), "copy_: the source of shape ", src.sizes(),
-            " cannot be broadcast to the destination's shape ", self.sizes());
+  bool fits = src.dim() <= self.dim();
+  for (int64_t i = 1; fits && i <= src.dim(); ++i)
+    fits = src.size(-i) == 1 || src.size(-i) == self.size(-i);
+  ARK_CHECK(fits, "copy_: the source of shape ", src.sizes(), " cannot be broadcast to the destination's shape ",
+            self.sizes());
   const bool grad = needs_grad(self, src);
   autograd::check_inplace(self, "copy_");
   if (self.is_same(src)) return self;

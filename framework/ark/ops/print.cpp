@@ -34,13 +34,16 @@ struct Formatter {
         mn = std::min(mn, std::abs(v));
       }
     }
-    if (!int_mode && any_finite_nonzero) sci_mode = mx / mn > 1000.0 || mx > 1e8 || mn < 1e-4;
-    if (int_mode && any_finite_nonzero && mx > 1e8) sci_mode = true;
-    for (int64_t i = 0; i < n; ++i) width = std::max(width, format(p[i]).size());
+    if (!any_finite_nonzero) return;
+    sci_mode = int_mode ? (mx / mn > 1000.0 || mx > 1e8) : (mx / mn > 1000.0 || mx > 1e8 || mn < 1e-4);
+    // As PyTorch: the width comes from the finite non-zero values only.
+    for (int64_t i = 0; i < n; ++i)
+      if (std::isfinite(p[i]) && p[i] != 0) width = std::max(width, format(p[i]).size());
   }
-  Formatter(const Tensor& values, bool) {  // integers and bools
+  Formatter(const Tensor& values, bool is_bool) {  // integers and bools
     const double* p = values.data_ptr<double>();
-    for (int64_t i = 0; i < values.numel(); ++i) width = std::max(width, format(p[i]).size());
+    for (int64_t i = 0; i < values.numel(); ++i)
+      width = std::max(width, is_bool ? std::string(p[i] != 0 ? "True" : "False").size() : format(p[i]).size());
   }
 
   std::string format(double v) const {
@@ -99,7 +102,7 @@ void body(std::ostringstream& os, const Tensor& t, const Formatter& f, bool is_b
     std::vector<std::string> items;
     if (summarize && n > 2 * kEdgeItems) {
       for (int64_t i = 0; i < kEdgeItems; ++i) items.push_back(elem(t[i]));
-      items.push_back("...");
+      items.push_back(" ...");
       for (int64_t i = n - kEdgeItems; i < n; ++i) items.push_back(elem(t[i]));
     } else {
       for (int64_t i = 0; i < n; ++i) items.push_back(elem(t[i]));
@@ -154,7 +157,7 @@ std::string Tensor::toString() const {
     os << "[]";
   } else {
     Tensor vals = shown(cpu, summarize).to(kDouble).contiguous();
-    Formatter f = is_floating_point() ? Formatter(vals) : Formatter(vals, false);
+    Formatter f = is_floating_point() ? Formatter(vals) : Formatter(vals, is_bool);
     body(os, cpu, f, is_bool, static_cast<int>(prefix.size()), summarize);
   }
   if (numel() == 0 && dim() != 1) os << ", size=(" << [&] {
