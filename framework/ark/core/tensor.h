@@ -137,6 +137,9 @@ class Tensor {
   bool retains_grad() const;
   /// The tensor's data without autograd history (shares storage, not the version check).
   Tensor data() const { return detach(); }
+  /// Points this tensor at `new_data`'s storage, shape and dtype, keeping its autograd identity
+  /// (libtorch's set_data): every handle to it sees the change, e.g. after Module::to().
+  void set_data(const Tensor& new_data) const;
 
   // ---- views ----
   Tensor view(IntArrayRef size) const;

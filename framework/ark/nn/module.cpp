@@ -30,22 +30,6 @@ std::string join(const std::vector<std::string>& v) {
   return s + "]";
 }
 
-// Points `dst` at `src`'s data (libtorch's Tensor::set_data): the handle every member, optimizer
-// and earlier parameters() call holds sees the moved/cast tensor, and autograd state (the leaf's
-// requires_grad, its grad accumulator) stays attached to the same TensorImpl.
-void set_data(const Tensor& dst, const Tensor& src) {
-  if (dst.is_same(src)) return;
-  TensorImpl* d = dst.unsafeGetTensorImpl();
-  const TensorImpl* s = src.unsafeGetTensorImpl();
-  d->storage = s->storage;
-  d->sizes = s->sizes;
-  d->strides = s->strides;
-  d->offset = s->offset;
-  d->dtype = s->dtype;
-  d->view_base.reset();
-  d->refresh();
-}
-
 }  // namespace
 
 // ---- RemovableHandle ----
@@ -223,9 +207,9 @@ void Module::to_impl(std::optional<Device> device, std::optional<ScalarType> dty
     const Device dev = device.value_or(t.device());
     const ScalarType dt = (dtype && t.is_floating_point()) ? *dtype : t.dtype();
     if (dev == t.device() && dt == t.dtype()) return;
-    set_data(t, t.to(dev, dt));
+    t.set_data(t.to(dev, dt));
     const Tensor& g = t.grad();
-    if (g.defined()) set_data(g, g.to(dev, dt));
+    if (g.defined()) g.set_data(g.to(dev, dt));
   };
   for (auto& p : parameters_) convert(p.value());
   for (auto& b : buffers_) convert(b.value());

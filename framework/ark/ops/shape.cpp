@@ -67,6 +67,14 @@ Tensor stack(TensorList tensors, int64_t dim) {
   return cat(ts, d);
 }
 
+std::vector<Tensor> broadcast_tensors(TensorList tensors) {
+  DimVector shape;
+  for (const Tensor& t : tensors) shape = broadcast_shapes(shape, t.sizes());
+  std::vector<Tensor> out;
+  for (const Tensor& t : tensors) out.push_back(t.expand(shape));
+  return out;
+}
+
 Tensor repeat(const Tensor& self, IntArrayRef repeats) {
   ARK_CHECK(static_cast<int64_t>(repeats.size()) >= self.dim(), "Number of dimensions of repeat dims can not be "
             "smaller than number of dimensions of tensor");

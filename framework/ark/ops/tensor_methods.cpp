@@ -54,6 +54,20 @@ void Tensor::backward(const Tensor& gradient, std::optional<bool> retain_graph, 
                      retain_graph, create_graph, inputs.vec());
 }
 
+void Tensor::set_data(const Tensor& new_data) const {
+  ARK_CHECK(new_data.defined(), "set_data: the new data is undefined");
+  if (is_same(new_data)) return;
+  TensorImpl* d = impl();
+  const TensorImpl* s = new_data.unsafeGetTensorImpl();
+  d->storage = s->storage;
+  d->sizes = s->sizes;
+  d->strides = s->strides;
+  d->offset = s->offset;
+  d->dtype = s->dtype;
+  d->view_base.reset();
+  d->refresh();
+}
+
 Tensor Tensor::detach() const {
   auto impl2 = std::make_shared<TensorImpl>(impl()->storage, impl_->sizes, impl_->strides, impl_->offset, impl_->dtype);
   return Tensor(std::move(impl2));
