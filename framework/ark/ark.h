@@ -1,6 +1,7 @@
 // The umbrella header: everything ark's framework offers.
 #pragma once
 #include "ark/autograd/engine.h"
+#include "ark/autograd/function.h"
 #include "ark/autograd/grad_mode.h"
 #include "ark/autograd/node.h"
 #include "ark/core/parallel.h"

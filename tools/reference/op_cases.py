@@ -332,6 +332,8 @@ C("embedding_padding_idx", [N(10, 4), I(0, 10, 20)], lambda w, i: F.embedding(i,
 C("sdpa", [N(2, 3, 5, 4), N(2, 3, 6, 4), N(2, 3, 6, 8)], lambda q, k, v: sdpa(q, k, v))
 C("sdpa_causal", [N(2, 5, 4), N(2, 5, 4), N(2, 5, 3)], lambda q, k, v: sdpa(q, k, v, causal=True))
 C("sdpa_float_mask", [N(1, 4, 4), N(1, 6, 4), N(1, 6, 4), N(4, 6)], lambda q, k, v, m: sdpa(q, k, v, mask=m))
+C("sdpa_bool_mask", [N(2, 4, 4), N(2, 6, 4), N(2, 6, 4), B(2, 1, 6)],
+  lambda q, k, v, m: sdpa(q, k, v, mask=m | torch.arange(6).eq(0)))
 C("interpolate_nearest", [N(1, 2, 3, 4)], lambda x: F.interpolate(x, scale_factor=2, mode="nearest"))
 C("interpolate_nearest_size", [N(1, 2, 5, 4)], lambda x: F.interpolate(x, size=(7, 3), mode="nearest"))
 C("interpolate_bilinear", [N(1, 2, 4, 5)], lambda x: F.interpolate(x, size=(7, 9), mode="bilinear", align_corners=False))
@@ -415,6 +417,7 @@ def _setitem_mask(x):
 def main(path):
     tensors = {}
     names = set()
+    grad_fns = {}
     for name, inputs, fn in CASES:
         assert name not in names, name
         names.add(name)
@@ -430,6 +433,8 @@ def main(path):
         float_outs, gouts = [], []
         for k, o in enumerate(outs):
             tensors[f"{name}.out{k}"] = o.detach()
+            if o.grad_fn is not None:
+                grad_fns[f"{name}.out{k}"] = type(o.grad_fn).__name__
             if o.is_floating_point() and o.requires_grad:
                 g = torch.randn(o.shape, generator=gen, dtype=o.dtype)
                 tensors[f"{name}.gout{k}"] = g
@@ -440,7 +445,9 @@ def main(path):
         for i, leaf in enumerate(leaves):
             if leaf.grad is not None:
                 tensors[f"{name}.grad{i}"] = leaf.grad
-    safetensors_py.save(path, tensors, {"torch": torch.__version__, "cases": str(len(CASES))})
+    import json
+    safetensors_py.save(path, tensors, {"torch": torch.__version__, "cases": str(len(CASES)),
+                                        "grad_fn": json.dumps(grad_fns, sort_keys=True)})
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 
 #include <atomic>
 
+#include "ark/backend/backend.h"
 #include "ark/ops/ops.h"
 
 namespace ark {
@@ -213,6 +214,16 @@ class CopySlices final : public Node {
   std::shared_ptr<Node> inner_;
 };
 }  // namespace
+
+Tensor& rebase_history(Tensor& self, const Tensor& result, const char* op) {
+  if (self.unsafeGetTensorImpl()->view_base || !result.grad_fn() || result.dtype() != self.dtype() ||
+      result.sizes() != self.sizes())
+    return ark::copy_(self, result);
+  check_inplace(self, op);
+  backend_for(self).copy(self, result);
+  set_history(self, result.grad_fn(), result.output_nr());
+  return self;
+}
 
 void record_copy(const Tensor& self, const Tensor& src) {
   const ScalarType src_dtype = src.dtype();

@@ -152,6 +152,11 @@ void set_history(const Tensor& output, const std::shared_ptr<Node>& node, uint32
 /// of one, while grad mode is on) and bumps its version counter.
 void check_inplace(const Tensor& t, const char* op);
 
+/// Finishes an in-place op computed out of place: writes `result` into `self` and makes the
+/// result's node self's history (so the node keeps the op's name, as PyTorch's in-place nodes).
+/// Writes through a view go through copy_ instead (CopySlices).
+Tensor& rebase_history(Tensor& self, const Tensor& result, const char* op);
+
 /// Reduces a broadcast gradient to `sizes` (sums leading and size-1 dims).
 Tensor sum_to(const Tensor& grad, IntArrayRef sizes);
 

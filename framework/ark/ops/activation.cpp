@@ -41,9 +41,6 @@ Tensor relu(const Tensor& x) {
 
 Tensor relu6(const Tensor& x) { return hardtanh(x, 0, 6); }
 
-Tensor hardtanh(const Tensor& x, const Scalar& min_val, const Scalar& max_val) {
-  return clamp(x, min_val, max_val);
-}
 
 Tensor leaky_relu(const Tensor& x, const Scalar& negative_slope) {
   const double s = negative_slope.toDouble();

@@ -359,26 +359,17 @@ Tensor adaptive_avg_pool2d(const Tensor& self, IntArrayRef output_size) {
   for (int64_t d = 1; d < self.dim(); ++d)
     ARK_CHECK(self.size(d) > 0, "adaptive_avg_pool2d: expected input to have non-zero size for non-batch dimensions, "
               "but input has sizes ", self.sizes());
+  // Global pooling is a mean (as PyTorch, whose node is then MeanBackward1).
+  if (hw[0] == 1 && hw[1] == 1) return self.mean({-2, -1}, true);
   const bool batched = self.dim() == 4;
   Tensor x = detail::cast(batched ? self : self.unsqueeze(0), detail::compute_dtype(self.dtype())).contiguous();
   Tensor out = empty(pooled_shape(x, hw), x.options());
-  if (hw[0] == 1 && hw[1] == 1) {
-    NoGradGuard ng;
-    out = x.mean({2, 3}, true);
-  } else {
-    backend_for(self).adaptive_avg_pool2d(x, out);
-  }
+  backend_for(self).adaptive_avg_pool2d(x, out);
   out = detail::cast(out, self.dtype());
   if (!batched) out = out.squeeze(0);
   if (needs_grad(self)) {
     const DimVector in_sizes = self.sizes().vec();
-    const bool global = hw[0] == 1 && hw[1] == 1;
-    record("AdaptiveAvgPool2DBackward0", {self}, out, [in_sizes, global](const variable_list& g) -> variable_list {
-      const int64_t nd = static_cast<int64_t>(in_sizes.size());
-      if (global) {
-        const double area = static_cast<double>(in_sizes[static_cast<size_t>(nd - 1)] * in_sizes[static_cast<size_t>(nd - 2)]);
-        return {g[0].expand(in_sizes) / area};
-      }
+    record("AdaptiveAvgPool2DBackward0", {self}, out, [in_sizes](const variable_list& g) -> variable_list {
       ARK_CHECK(!GradMode::is_enabled(), "double backward of adaptive_avg_pool2d is not supported");
       Tensor gy = g[0].contiguous();
       Tensor gx = empty(in_sizes, gy.options());

@@ -102,10 +102,7 @@ template <class OutOfPlace, class Kernel>
 Tensor& inplace(Tensor& self, const char* op, ScalarType rt, bool grad, const OutOfPlace& oop, const Kernel& kernel) {
   ARK_CHECK(can_cast(rt, self.dtype()), op, ": result type ", dtype_name(rt), " can't be cast to the desired output "
             "type ", dtype_name(self.dtype()));
-  if (grad) {
-    Tensor r = oop(self.clone());
-    return ark::copy_(self, r);
-  }
+  if (grad) return autograd::rebase_history(self, oop(self.clone()), op);
   if (compute_dtype(rt) == self.dtype()) {
     autograd::check_inplace(self, op);
     kernel(compute_dtype(rt));
@@ -211,7 +208,7 @@ Tensor div(const Tensor& a, const Tensor& b, std::optional<std::string> mode) {
   }
   Tensor out = binary_kernel(*mode == "trunc" ? BinaryOp::DivTrunc : BinaryOp::DivFloor, a, b, compute_dtype(rt), rt);
   if (needs_grad(a, b))
-    record("DivBackward1", {a, b}, out, [](const variable_list& g) -> variable_list {
+    record("DivBackward2", {a, b}, out, [](const variable_list& g) -> variable_list {
       return {zeros_like(g[0]), zeros_like(g[0])};
     });
   return out;
@@ -405,7 +402,8 @@ Tensor pow(const Scalar& s, const Tensor& e) {
 }
 
 // ---- clamp, where, maximum, minimum ----
-Tensor clamp(const Tensor& x, const std::optional<Scalar>& min, const std::optional<Scalar>& max) {
+namespace {
+Tensor clamp_impl(const Tensor& x, const std::optional<Scalar>& min, const std::optional<Scalar>& max, const char* name) {
   ARK_CHECK(min || max, "torch.clamp: At least one of 'min' or 'max' must not be None");
   ScalarType rt = x.dtype();
   if (min) rt = result_type(scalar_tensor(0, rt), *min) == kFloat && !is_floating_point(rt) ? kFloat : rt;
@@ -414,7 +412,7 @@ Tensor clamp(const Tensor& x, const std::optional<Scalar>& min, const std::optio
   Tensor out = unary_kernel(UnaryOp::Clamp, x, compute_dtype(rt), rt, {lo, hi});
   if (needs_grad(x)) {
     auto si = save(x);
-    record(min && max ? "ClampBackward1" : min ? "ClampMinBackward0" : "ClampMaxBackward0", {x}, out,
+    record(name, {x}, out,
            [si, lo, hi](const variable_list& g) -> variable_list {
              Tensor a = si.get();
              if (GradMode::is_enabled()) return {g[0] * ((a >= lo) & (a <= hi))};
@@ -422,6 +420,14 @@ Tensor clamp(const Tensor& x, const std::optional<Scalar>& min, const std::optio
            });
   }
   return out;
+}
+}  // namespace
+
+Tensor clamp(const Tensor& x, const std::optional<Scalar>& min, const std::optional<Scalar>& max) {
+  return clamp_impl(x, min, max, "ClampBackward1");
+}
+Tensor hardtanh(const Tensor& x, const Scalar& min_val, const Scalar& max_val) {
+  return clamp_impl(x, min_val, max_val, "HardtanhBackward0");
 }
 
 Tensor clamp(const Tensor& x, const std::optional<Tensor>& min, const std::optional<Tensor>& max) {
@@ -431,8 +437,8 @@ Tensor clamp(const Tensor& x, const std::optional<Tensor>& min, const std::optio
   if (max) r = minimum(r, *max);
   return r;
 }
-Tensor clamp_min(const Tensor& x, const Scalar& min) { return clamp(x, min, std::nullopt); }
-Tensor clamp_max(const Tensor& x, const Scalar& max) { return clamp(x, std::nullopt, max); }
+Tensor clamp_min(const Tensor& x, const Scalar& min) { return clamp_impl(x, min, std::nullopt, "ClampMinBackward0"); }
+Tensor clamp_max(const Tensor& x, const Scalar& max) { return clamp_impl(x, std::nullopt, max, "ClampMaxBackward0"); }
 
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   ARK_CHECK(cond.dtype() == kBool || cond.dtype() == kByte, "where expected condition to be a boolean tensor, but got a "
@@ -684,10 +690,11 @@ namespace {
 // In-place unary: written back into self (through autograd when needed).
 template <class F>
 Tensor& unary_inplace(Tensor& self, const char* op, const F& f) {
-  Tensor r = autograd::needs_grad(self) ? f(self.clone()) : f(self);
+  const bool grad = autograd::needs_grad(self);
+  Tensor r = grad ? f(self.clone()) : f(self);
   ARK_CHECK(can_cast(r.dtype(), self.dtype()), op, ": result type ", dtype_name(r.dtype()),
             " can't be cast to the desired output type ", dtype_name(self.dtype()));
-  return ark::copy_(self, r);
+  return grad ? autograd::rebase_history(self, r, op) : ark::copy_(self, r);
 }
 }  // namespace
 Tensor& Tensor::neg_() { return unary_inplace(*this, "neg_", [](const Tensor& s) { return ark::neg(s); }); }

@@ -159,13 +159,36 @@ Tensor dot(const Tensor& a, const Tensor& b) {
             "] and src [", b.size(0), "] to have the same number of elements, but got ", a.size(0), " and ", b.size(0),
             " elements respectively");
   check_float_pair(a, b, "dot");
-  return mm(a.unsqueeze(0), b.unsqueeze(1)).reshape({});
+  Tensor out;
+  {
+    NoGradGuard ng;
+    out = mm_raw(a.unsqueeze(0), b.unsqueeze(1)).reshape({});
+  }
+  if (needs_grad(a, b)) {
+    auto sa = save(a), sb = save(b);
+    record("DotBackward0", {a, b}, out, [sa, sb](const variable_list& g) -> variable_list {
+      return {sb.get() * g[0], sa.get() * g[0]};
+    });
+  }
+  return out;
 }
 
 Tensor mv(const Tensor& m, const Tensor& v) {
   ARK_CHECK(m.dim() == 2 && v.dim() == 1, "vector + matrix @ vector expected, got ", m.dim(), "D and ", v.dim(), "D");
   ARK_CHECK(m.size(1) == v.size(0), "size mismatch, got input (", m.size(0), "x", m.size(1), "), vec (", v.size(0), ")");
-  return mm(m, v.unsqueeze(1)).squeeze(1);
+  check_float_pair(m, v, "mv");
+  Tensor out;
+  {
+    NoGradGuard ng;
+    out = mm_raw(m, v.unsqueeze(1)).squeeze(1);
+  }
+  if (needs_grad(m, v)) {
+    auto sm = save(m), sv = save(v);
+    record("MvBackward0", {m, v}, out, [sm, sv](const variable_list& g) -> variable_list {
+      return {outer(g[0], sv.get()), mv(sm.get().t(), g[0])};
+    });
+  }
+  return out;
 }
 
 Tensor outer(const Tensor& a, const Tensor& b) {
@@ -186,7 +209,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     ARK_CHECK(a.size(-1) == bm.size(0), "matmul: shapes cannot be multiplied (", a.sizes(), " and ", b.sizes(), ")");
     DimVector out_shape = a.sizes().vec();
     out_shape.back() = bm.size(1);
-    Tensor r = mm(a.reshape({-1, a.size(-1)}), bm).view(out_shape);
+    Tensor r = detail::unsafe_view(mm(a.reshape({-1, a.size(-1)}), bm), out_shape);
     return db == 1 ? r.squeeze(-1) : r;
   }
   // Batched: broadcast the batch dims, then bmm.
@@ -205,7 +228,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   DimVector out_shape = batch;
   if (da > 1) out_shape.push_back(n);
   if (db > 1) out_shape.push_back(m);
-  return r.view(out_shape);
+  return detail::unsafe_view(r, out_shape);
 }
 
 Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {

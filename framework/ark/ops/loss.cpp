@@ -34,8 +34,10 @@ Tensor classes_last(const Tensor& x) {
 
 Tensor nll_loss(const Tensor& self, const Tensor& target, const Tensor& weight, int64_t reduction, int64_t ignore_index) {
   ARK_CHECK(self.dim() >= 1, "nll_loss: input must have at least 1 dim, got ", self.sizes());
+  ARK_CHECK(self.is_floating_point(), "nll_loss: expected floating point input, got ", dtype_name(self.dtype()));
   ARK_CHECK(target.dtype() == kLong, "nll_loss: expected target of dtype int64 (class indices), got ",
             dtype_name(target.dtype()));
+  ARK_CHECK(reduction >= Reduction::None && reduction <= Reduction::Sum, "invalid reduction ", reduction);
   const int64_t C = self.dim() == 1 ? self.size(0) : self.size(1);
   if (self.dim() == 1) {
     ARK_CHECK(target.dim() == 0, "nll_loss: 1-D input (C) expects a 0-D target, got ", target.sizes());
@@ -48,25 +50,51 @@ Tensor nll_loss(const Tensor& self, const Tensor& target, const Tensor& weight, 
   if (weight.defined())
     ARK_CHECK(weight.dim() == 1 && weight.size(0) == C, "nll_loss: weight tensor should be defined either for all ", C,
               " classes or no classes but got weight tensor of shape: ", weight.sizes());
-  Tensor x = classes_last(self);  // (M, C)
-  Tensor t = target.reshape({-1});
-  Tensor valid = t != ignore_index;
-  Tensor safe_t = t.masked_fill(valid.logical_not(), 0);
-  if (t.numel() > 0) {
-    Tensor bad = valid & ((safe_t < 0) | (safe_t >= C));
-    if (bad.any().item<bool>()) {
-      const int64_t v = t.masked_select(bad)[0].item<int64_t>();
-      ARK_ERROR("nll_loss: target ", v, " is out of bounds for ", C, " classes");
+  // One node (as PyTorch's NllLossBackward0): loss_i = -w[t_i] * x[i, t_i], 0 where t_i is ignored.
+  Tensor picked_w, safe_t, total_weight, out;
+  {
+    NoGradGuard ng;
+    Tensor t = target.reshape({-1});
+    Tensor valid = t != ignore_index;
+    safe_t = t.masked_fill(valid.logical_not(), 0);
+    if (t.numel() > 0) {
+      Tensor bad = valid & ((safe_t < 0) | (safe_t >= C));
+      if (bad.any().item<bool>()) {
+        const int64_t v = t.masked_select(bad)[0].item<int64_t>();
+        ARK_ERROR("nll_loss: target ", v, " is out of bounds for ", C, " classes");
+      }
     }
+    picked_w = weight.defined() ? weight.to(self.dtype()).index_select(0, safe_t) : ones({t.numel()}, self.options());
+    picked_w = picked_w * valid.to(self.dtype());
+    Tensor x = classes_last(self);  // (M, C)
+    Tensor loss = -(x.gather(1, safe_t.unsqueeze(1)).squeeze(1) * picked_w);
+    total_weight = picked_w.sum();
+    if (reduction == Reduction::None) out = self.dim() == 1 ? loss.squeeze(0) : loss.view(target.sizes());
+    else if (reduction == Reduction::Sum) out = loss.sum();
+    else out = loss.sum() / total_weight;
   }
-  Tensor w = weight.defined() ? weight.index_select(0, safe_t).to(x.dtype()) : ones({t.numel()}, x.options());
-  w = w * valid.to(x.dtype());
-  Tensor picked = x.gather(1, safe_t.unsqueeze(1)).squeeze(1);  // (M)
-  Tensor loss = -(picked * w);
-  if (reduction == Reduction::None) return self.dim() == 1 ? loss.squeeze(0) : loss.view(target.sizes());
-  if (reduction == Reduction::Sum) return loss.sum();
-  ARK_CHECK(reduction == Reduction::Mean, "invalid reduction ", reduction);
-  return loss.sum() / w.sum();
+  if (needs_grad(self)) {
+    const DimVector in_sizes = self.sizes().vec();
+    const bool four_d = self.dim() == 4;
+    record(four_d ? "NllLoss2DBackward0" : "NllLossBackward0", {self}, out,
+           [=](const variable_list& g) -> variable_list {
+             // d loss_i / d x[i, t_i] = -w[t_i] (divided by the total weight for the mean).
+             Tensor coef = -picked_w;
+             if (reduction == Reduction::Mean) coef = coef * g[0] / total_weight;
+             else if (reduction == Reduction::Sum) coef = coef * g[0];
+             else coef = coef * g[0].reshape({-1});
+             const int64_t classes = in_sizes.size() == 1 ? in_sizes[0] : in_sizes[1];
+             Tensor grad = zeros({safe_t.numel(), classes}, g[0].options()).scatter(1, safe_t.unsqueeze(1), coef.unsqueeze(1));
+             if (in_sizes.size() == 1) return {grad.squeeze(0)};
+             if (in_sizes.size() == 2) return {grad};
+             // (M, C) back to (N, d1.., C) then classes to dim 1.
+             DimVector moved = {in_sizes[0]};
+             for (size_t d = 2; d < in_sizes.size(); ++d) moved.push_back(in_sizes[d]);
+             moved.push_back(classes);
+             return {grad.view(moved).movedim(-1, 1)};
+           });
+  }
+  return out;
 }
 
 Tensor cross_entropy_loss(const Tensor& self, const Tensor& target, const Tensor& weight, int64_t reduction,
@@ -114,7 +142,21 @@ Tensor cross_entropy_loss(const Tensor& self, const Tensor& target, const Tensor
 
 Tensor mse_loss(const Tensor& self, const Tensor& target, int64_t reduction) {
   check_same_shape(self, target, "mse_loss");
-  return reduce((self - target).pow(2), reduction);
+  Tensor out;
+  {
+    NoGradGuard ng;
+    out = reduce((self - target).pow(2), reduction);
+  }
+  if (needs_grad(self, target)) {
+    auto sx = autograd::save(self), st = autograd::save(target);
+    const double n = static_cast<double>(std::max<int64_t>(self.numel(), 1));
+    record("MseLossBackward0", {self, target}, out, [sx, st, reduction, n](const variable_list& g) -> variable_list {
+      Tensor d = (sx.get() - st.get()) * 2;
+      Tensor gx = reduction == Reduction::Mean ? d * g[0] / n : d * g[0];
+      return {gx, -gx};
+    });
+  }
+  return out;
 }
 
 Tensor l1_loss(const Tensor& self, const Tensor& target, int64_t reduction) {

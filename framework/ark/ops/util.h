@@ -23,6 +23,9 @@ DimVector contiguous_strides(IntArrayRef sizes);
 /// Strides that let `new_shape` view data with (old_shape, old_stride), or nullopt.
 std::optional<DimVector> view_strides(IntArrayRef old_shape, IntArrayRef old_stride, IntArrayRef new_shape);
 
+/// view() whose node is named UnsafeViewBackward0 (PyTorch's name where an op reshapes its own
+/// fresh result, as matmul does).
+Tensor unsafe_view(const Tensor& self, IntArrayRef size);
 /// A view of self's storage (no autograd): records self's base for the in-place rules.
 Tensor make_view(const Tensor& self, DimVector sizes, DimVector strides, int64_t offset);
 /// Converts without recording autograd (kernels' inputs).

@@ -138,7 +138,8 @@ Tensor as_strided(const Tensor& self, IntArrayRef size, IntArrayRef stride, std:
   return out;
 }
 
-Tensor view(const Tensor& self, IntArrayRef size) {
+namespace {
+Tensor view_impl(const Tensor& self, IntArrayRef size, const char* name) {
   DimVector shape = detail::infer_size(size, self.numel(), "view");
   auto st = detail::view_strides(self.sizes(), self.strides(), shape);
   ARK_CHECK(st.has_value(), "view size is not compatible with input tensor's size and stride (at least one dimension "
@@ -147,10 +148,14 @@ Tensor view(const Tensor& self, IntArrayRef size) {
   Tensor out = make_view(self, shape, *st, self.storage_offset());
   if (needs_grad(self)) {
     DimVector in = self.sizes().vec();
-    record("ViewBackward0", {self}, out, [in](const variable_list& g) -> variable_list { return {g[0].reshape(in)}; });
+    record(name, {self}, out, [in](const variable_list& g) -> variable_list { return {g[0].reshape(in)}; });
   }
   return out;
 }
+}  // namespace
+
+Tensor view(const Tensor& self, IntArrayRef size) { return view_impl(self, size, "ViewBackward0"); }
+Tensor detail::unsafe_view(const Tensor& self, IntArrayRef size) { return view_impl(self, size, "UnsafeViewBackward0"); }
 
 Tensor reshape(const Tensor& self, IntArrayRef size) {
   DimVector shape = detail::infer_size(size, self.numel(), "reshape");
