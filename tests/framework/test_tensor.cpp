@@ -186,3 +186,26 @@ TEST(Tensor, SaveAndLoadModulesAndTensors) {
   EXPECT_TRUE(equal(t, u));
   std::filesystem::remove_all(dir);
 }
+
+TEST(Tensor, DropoutStatistics) {
+  manual_seed(3);
+  Tensor x = ones({200, 500});
+  Tensor y = dropout(x, 0.3, true);
+  const double zero_fraction = (y == 0).to(kDouble).mean().item<double>();
+  EXPECT_NEAR(zero_fraction, 0.3, 0.01);
+  EXPECT_NEAR(y.mean().item<double>(), 1.0, 0.02);                      // scaled by 1 / (1 - p)
+  EXPECT_TRUE(allclose(y.masked_select(y != 0), full({1}, 1 / 0.7f)));  // kept values are scaled
+  EXPECT_TRUE(equal(dropout(x, 0.3, false), x));                        // eval: identity
+  Tensor xr = randn({4, 6}).requires_grad_();
+  Tensor yr = dropout(xr, 0.5, true);
+  yr.sum().backward();
+  EXPECT_TRUE(equal(xr.grad() == 0, yr == 0));  // the gradient flows through the kept units only
+  // dropout2d zeroes whole channels.
+  Tensor f = ones({64, 32, 5, 5});
+  Tensor z = feature_dropout(f, 0.25, true);
+  Tensor per_channel = z.sum({2, 3});
+  EXPECT_TRUE(((per_channel == 0) | isclose(per_channel, full_like(per_channel, 25 / 0.75))).all().item<bool>());
+  EXPECT_NEAR((per_channel == 0).to(kDouble).mean().item<double>(), 0.25, 0.03);
+  Tensor bern = bernoulli(full({100000}, 0.2));
+  EXPECT_NEAR(bern.mean().item<double>(), 0.2, 0.01);
+}
