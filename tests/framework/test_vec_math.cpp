@@ -39,8 +39,9 @@ TEST(VecMath, MatchesFloat64OverDenseRanges) {
   check("log", [](const Tensor& t) { return log(t); }, cat({x.abs(), tensor({1e-38f, 1e-42f, 0.0f, -1.0f})}), 1e-44, 3e-7);
   check("tanh", [](const Tensor& t) { return tanh(t); }, x, 2e-7, 3e-7);
   check("sigmoid", [](const Tensor& t) { return sigmoid(t); }, x, 2e-7, 3e-7);
-  check("erf", [](const Tensor& t) { return erf(t); }, x, 3e-7, 0);
-  check("gelu", [](const Tensor& t) { return gelu(t); }, x, 2e-7, 3e-7);
+  // erf (and gelu through it) uses Abramowitz & Stegun 7.1.26, as PyTorch's vectorised erf does.
+  check("erf", [](const Tensor& t) { return erf(t); }, x, 5e-7, 0);
+  check("gelu", [](const Tensor& t) { return gelu(t); }, x, 5e-7, 3e-7);
   check("gelu_tanh", [](const Tensor& t) { return gelu(t, "tanh"); }, x, 2e-7, 3e-7);
   check("silu", [](const Tensor& t) { return silu(t); }, x, 2e-7, 3e-7);
 }

@@ -52,6 +52,9 @@ class CpuBackend final : public Backend {
   void random_int(const Tensor& out, int64_t low, int64_t high, Generator& gen) override;
 };
 
+/// Frees the large blocks the CPU allocator keeps for reuse.
+void release_cached_memory();
+
 /// Registers the CPU backend (called once at start-up by backend_for).
 void register_cpu_backend();
 

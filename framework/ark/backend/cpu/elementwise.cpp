@@ -355,8 +355,55 @@ void binary_typed(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& o
 
 }  // namespace
 
+namespace {
+// A same-dtype copy whose source runs along the other of the two inner dims (a transpose):
+// copied in square tiles so both sides stay in cache. Returns false for other layouts.
+template <class T>
+bool tiled_transpose_copy(const Tensor& dst, const Tensor& src) {
+  Loop<2> loop({&dst, &src});
+  const int nd = loop.ndim;
+  constexpr int64_t es = sizeof(T);
+  if (nd < 2 || loop.strides[0][nd - 1] != es || loop.strides[1][nd - 1] == es || loop.strides[1][nd - 2] != es)
+    return false;
+  const int64_t rows = loop.sizes[nd - 2], cols = loop.sizes[nd - 1];
+  const int64_t d_row = loop.strides[0][nd - 2] / es, s_col = loop.strides[1][nd - 1] / es;
+  int64_t outer = 1;
+  for (int d = 0; d < nd - 2; ++d) outer *= loop.sizes[d];
+  constexpr int64_t kTile = 32;
+  const int64_t row_tiles = (rows + kTile - 1) / kTile;
+  parallel_for(outer * row_tiles, std::max<int64_t>(1, kGrain / (kTile * cols)), [&](int64_t b, int64_t e) {
+    for (int64_t job = b; job < e; ++job) {
+      int64_t o = job / row_tiles, rem = o;
+      const int64_t r0 = (job % row_tiles) * kTile, r1 = std::min(rows, r0 + kTile);
+      int64_t doff = 0, soff = 0;
+      for (int d = nd - 3; d >= 0; --d) {
+        const int64_t i = rem % loop.sizes[d];
+        rem /= loop.sizes[d];
+        doff += i * loop.strides[0][d];
+        soff += i * loop.strides[1][d];
+      }
+      T* dp = reinterpret_cast<T*>(loop.base[0] + doff);
+      const T* sp = reinterpret_cast<const T*>(loop.base[1] + soff);
+      for (int64_t c0 = 0; c0 < cols; c0 += kTile) {
+        const int64_t c1 = std::min(cols, c0 + kTile);
+        for (int64_t r = r0; r < r1; ++r)
+          for (int64_t c = c0; c < c1; ++c) dp[r * d_row + c] = sp[r + c * s_col];
+      }
+    }
+  });
+  return true;
+}
+}  // namespace
+
 void CpuBackend::copy(const Tensor& dst, const Tensor& src) {
   if (dst.numel() == 0) return;
+  if (dst.dtype() == src.dtype() && src.sizes() == dst.sizes()) {
+    const bool done = dst.element_size() == 4   ? tiled_transpose_copy<uint32_t>(dst, src)
+                      : dst.element_size() == 8 ? tiled_transpose_copy<uint64_t>(dst, src)
+                      : dst.element_size() == 2 ? tiled_transpose_copy<uint16_t>(dst, src)
+                                                : tiled_transpose_copy<uint8_t>(dst, src);
+    if (done) return;
+  }
   // Same dtype and both contiguous: one memcpy split across threads.
   if (dst.dtype() == src.dtype() && dst.is_contiguous() && src.is_contiguous() && src.numel() == dst.numel()) {
     char* d = static_cast<char*>(dst.data_ptr());

@@ -250,8 +250,55 @@ void CpuBackend::reduce(ReduceOp op, const Tensor& in, IntArrayRef dims, const T
   dispatch_compute(in.dtype(), [&]<class T>() { reduce_typed<T>(op, in, dims, out, p); });
 }
 
+namespace {
+// var/mean of float32 rows of a contiguous tensor reduced over its trailing dims: vectorised two
+// passes, parallel over rows, or over chunks of the one row (combined in double).
+bool var_mean_rows(const Tensor& in, IntArrayRef dims, int64_t correction, const Tensor& var, const Tensor& mean) {
+  if (in.dtype() != kFloat || !in.is_contiguous() || !var.is_contiguous() || in.numel() == 0) return false;
+  for (size_t i = 0; i < dims.size(); ++i)
+    if (dims[i] != in.dim() - static_cast<int64_t>(dims.size()) + static_cast<int64_t>(i)) return false;
+  int64_t n = 1;
+  for (int64_t d : dims) n *= in.size(d);
+  const int64_t rows = in.numel() / n;
+  const float* x = in.data_ptr<float>();
+  float* v = var.data_ptr<float>();
+  float* m = mean.data_ptr<float>();
+  const double denom = static_cast<double>(n - correction);
+  if (rows == 1 && n >= 2 * kGrain) {
+    const int nt = get_num_threads();
+    const int64_t per = (n + nt - 1) / nt;
+    std::vector<double> part(static_cast<size_t>(nt), 0.0);
+    parallel_for(nt, 1, [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) part[static_cast<size_t>(t)] = vec::sum(x + t * per, std::max<int64_t>(0, std::min(n, (t + 1) * per) - t * per));
+    });
+    double s = 0;
+    for (double p : part) s += p;
+    const float mu = static_cast<float>(s / static_cast<double>(n));
+    parallel_for(nt, 1, [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t)
+        part[static_cast<size_t>(t)] = vec::sum_sq_dev(x + t * per, std::max<int64_t>(0, std::min(n, (t + 1) * per) - t * per), mu);
+    });
+    double ss = 0;
+    for (double p : part) ss += p;
+    m[0] = mu;
+    v[0] = static_cast<float>(denom > 0 ? ss / denom : std::numeric_limits<double>::quiet_NaN());
+    return true;
+  }
+  parallel_for(rows, std::max<int64_t>(1, kGrain / n), [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      const float mu = static_cast<float>(vec::sum(x + r * n, n) / static_cast<double>(n));
+      const double ss = vec::sum_sq_dev(x + r * n, n, mu);
+      m[r] = mu;
+      v[r] = static_cast<float>(denom > 0 ? ss / denom : std::numeric_limits<double>::quiet_NaN());
+    }
+  });
+  return true;
+}
+}  // namespace
+
 void CpuBackend::var_mean(const Tensor& in, IntArrayRef dims, int64_t correction, const Tensor& var,
                           const Tensor& mean) {
+  if (var_mean_rows(in, dims, correction, var, mean)) return;
   dispatch_float(in.dtype(), "var", [&]<class T>() {
     const ReducePlan pl = make_plan(in, dims, var);
     const T* src = in.data_ptr<T>();
@@ -300,6 +347,21 @@ void CpuBackend::arg_reduce(bool is_max, const Tensor& in, int64_t dim, const Te
           i_off += i * indices.stride(d);
         }
         const T* q = src + in_off;
+        if constexpr (std::is_same_v<T, float>) {
+          if (s == 1) {
+            // Vector max, then the first position holding it (NaN counts as the max).
+            const float mx = is_max ? vec::max(q, n) : vec::min(q, n);
+            int64_t at = 0;
+            if (mx != mx) {
+              while (at < n && q[at] == q[at]) ++at;
+            } else {
+              while (at < n && q[at] != mx) ++at;
+            }
+            vals[v_off] = mx;
+            idx[i_off] = at;
+            continue;
+          }
+        }
         T best = q[0];
         int64_t best_i = 0;
         for (int64_t i = 1; i < n; ++i) {

@@ -1,8 +1,9 @@
 // Vectorised float32 math for the CPU kernels (AVX2 + FMA, 8 lanes), with a scalar fallback for
 // builds without AVX2. Polynomials follow Cephes (as do Sleef's and Eigen's float versions);
-// error against float64 (tests/framework/test_vec_math.cpp): exp, log, tanh, sigmoid, gelu, silu
-// within 3e-7 relative (2e-7 absolute near zero), subnormal and overflow ranges included; erf
-// within 3e-7 absolute. Float64 never comes here: it uses the C library.
+// error against float64 (tests/framework/test_vec_math.cpp): exp, log, tanh, sigmoid, silu within
+// 3e-7 relative (2e-7 absolute near zero), subnormal and overflow ranges included; erf and gelu
+// within 5e-7 absolute (Abramowitz & Stegun 7.1.26, as PyTorch's vectorised erf). Float64 never
+// comes here: it uses the C library.
 #pragma once
 #include <cstdint>
 
@@ -21,6 +22,8 @@ void gelu_backward(const float* g, const float* x, float* dx, int64_t n);
 void silu_backward(const float* g, const float* x, float* dx, int64_t n);
 /// Sum of n floats: 8-lane float accumulators over blocks, blocks combined in double.
 double sum(const float* x, int64_t n);
+/// Sum of (x - mean)^2 over n floats (the second pass of a variance).
+double sum_sq_dev(const float* x, int64_t n, float mean);
 /// Max of n floats; NaN if any is NaN.
 float max(const float* x, int64_t n);
 float min(const float* x, int64_t n);
