@@ -1,0 +1,407 @@
+// ark-bench: ark's side of the ark-vs-PyTorch benchmark suite. torch_bench.py does exactly the
+// same work in PyTorch 1.13 and prints the same lines; run.sh runs both and tabulates.
+//
+//   ark-bench [--threads N] [--reps N] [--filter SUBSTR] [--data DIR] [--max-batches N] [--list] [GROUP...]
+//
+// Groups (all when none is named):
+//   overhead    dispatch cost of add on two 64-float tensors: plain, recording autograd, inference
+//   matmul      mm 1024^3 and 4096x768x768 (and the same as linear, x W^T)
+//   eltwise     elementwise ops and reductions on 1M (2^20) floats; row ops on (1024, 1024)
+//   conv_b1     conv2d forward and backward (dX + dW) on the 23 distinct resnet50 conv shapes, batch 1
+//   conv_b16    the same at batch 16
+//   bottleneck  torchvision Bottleneck blocks, training mode, forward + backward, batch 16
+//   mnist       one training epoch of the classic libtorch MNIST net on Fashion-MNIST
+//   mnist_layers  that net's step cut into layers (forward, backward), SGD step, whole step; batch 64
+// Output: CSV lines side,group,case,median_ms,min_ms,max_ms,gflops,gbps (see bench_common.h for
+// the timing policy). Forward-only cases run under InferenceMode, as torch.inference_mode().
+// Left out on purpose: correctness checks (the test suite owns them) and model-level benchmarks.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "ark/ark.h"
+#include "bench_common.h"
+
+namespace {
+
+using ark::Tensor;
+namespace nn = ark::nn;
+namespace F = ark::nn::functional;
+
+struct Config {
+  int threads = 2;
+  int reps = 0;  // 0: the policy of bench_common.h
+  std::string filter;
+  std::string data = "/usr/share/datasets/fashion-mnist";
+  int64_t max_batches = 0;  // mnist: stop an epoch after this many batches (0: whole epoch); for profiling
+};
+Config g_cfg;
+
+bool selected(const std::string& group, const std::string& name) {
+  return g_cfg.filter.empty() || (group + "/" + name).find(g_cfg.filter) != std::string::npos;
+}
+
+/// Times f unless filtered out, then prints its line.
+void run_case(const std::string& group, const std::string& name, const std::function<void()>& f, double flops = 0,
+              double bytes = 0) {
+  if (!selected(group, name)) return;
+  bench::report("ark", group, name, bench::time_case(f, g_cfg.reps), flops, bytes);
+}
+
+// ---------------------------------------------------------------------------------------------
+// overhead: what one tiny op costs beyond its arithmetic (allocation, checks, dispatch, autograd).
+void bench_overhead() {
+  Tensor a = ark::randn({64}), b = ark::randn({64});
+  run_case("overhead", "add64", [&] { Tensor c = ark::add(a, b); });
+  Tensor ag = ark::randn({64}).requires_grad_();
+  // Records an AddBackward node per call; the graph dies with c.
+  run_case("overhead", "add64_autograd", [&] { Tensor c = ark::add(ag, b); });
+  run_case("overhead", "add64_inference", [&] {
+    ark::InferenceMode guard;
+    Tensor c = ark::add(a, b);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// matmul: (M, K) @ (K, N), and linear: (M, K) x (N, K)^T, the layout of nn.Linear.
+void bench_matmul() {
+  ark::InferenceMode guard;
+  struct Mm {
+    int64_t m, k, n;
+  };
+  for (Mm s : {Mm{1024, 1024, 1024}, Mm{4096, 768, 768}}) {
+    const std::string shape = std::to_string(s.m) + "x" + std::to_string(s.k) + "x" + std::to_string(s.n);
+    const double flops = 2.0 * s.m * s.k * s.n;
+    Tensor a = ark::randn({s.m, s.k}), b = ark::randn({s.k, s.n}), w = ark::randn({s.n, s.k});
+    run_case("matmul", "mm_" + shape, [&] { Tensor c = ark::mm(a, b); }, flops);
+    run_case("matmul", "linear_" + shape, [&] { Tensor c = ark::linear(a, w); }, flops);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// eltwise: memory-bound ops; gbps counts the minimal traffic (each input read once, output written once).
+void bench_eltwise() {
+  ark::InferenceMode guard;
+  const int64_t n = int64_t{1} << 20;
+  const double fb = 4.0 * static_cast<double>(n);  // bytes of one 1M-float tensor
+  Tensor x = ark::randn({n}), y = ark::randn({n});
+  Tensor pos = ark::rand({n}) + 0.5;  // log/sqrt inputs, away from 0
+  Tensor m = ark::randn({1024, 1024}), m2 = ark::randn({1024, 1024}), row = ark::randn({1024});
+  const std::string g = "eltwise";
+  run_case(g, "add", [&] { Tensor r = ark::add(x, y); }, 0, 3 * fb);
+  run_case(g, "sub", [&] { Tensor r = ark::sub(x, y); }, 0, 3 * fb);
+  run_case(g, "mul", [&] { Tensor r = ark::mul(x, y); }, 0, 3 * fb);
+  run_case(g, "div", [&] { Tensor r = ark::div(x, y); }, 0, 3 * fb);
+  run_case(g, "add_scalar", [&] { Tensor r = ark::add(x, 1.0); }, 0, 2 * fb);
+  Tensor acc = x.clone();  // add_ target of its own, so x keeps its values for the cases below
+  run_case(g, "add_inplace", [&] { acc.add_(y); }, 0, 3 * fb);
+  run_case(g, "add_bcast_row", [&] { Tensor r = ark::add(m, row); }, 0, 2 * fb);
+  run_case(g, "add_transposed", [&] { Tensor r = ark::add(m.t(), m2); }, 0, 3 * fb);
+  run_case(g, "contiguous_transposed", [&] { Tensor r = m.t().contiguous(); }, 0, 2 * fb);
+  run_case(g, "exp", [&] { Tensor r = ark::exp(x); }, 0, 2 * fb);
+  run_case(g, "log", [&] { Tensor r = ark::log(pos); }, 0, 2 * fb);
+  run_case(g, "sqrt", [&] { Tensor r = ark::sqrt(pos); }, 0, 2 * fb);
+  run_case(g, "tanh", [&] { Tensor r = ark::tanh(x); }, 0, 2 * fb);
+  run_case(g, "sigmoid", [&] { Tensor r = ark::sigmoid(x); }, 0, 2 * fb);
+  run_case(g, "relu", [&] { Tensor r = ark::relu(x); }, 0, 2 * fb);
+  run_case(g, "gelu", [&] { Tensor r = ark::gelu(x); }, 0, 2 * fb);
+  run_case(g, "gelu_tanh", [&] { Tensor r = ark::gelu(x, "tanh"); }, 0, 2 * fb);
+  run_case(g, "silu", [&] { Tensor r = ark::silu(x); }, 0, 2 * fb);
+  run_case(g, "sum", [&] { Tensor r = ark::sum(x); }, 0, fb);
+  run_case(g, "mean", [&] { Tensor r = ark::mean(x); }, 0, fb);
+  run_case(g, "max", [&] { Tensor r = ark::max(x); }, 0, fb);
+  run_case(g, "var", [&] { Tensor r = ark::var(x); }, 0, fb);
+  run_case(g, "sum_dim0", [&] { Tensor r = ark::sum(m, {0}); }, 0, fb);
+  run_case(g, "sum_dim1", [&] { Tensor r = ark::sum(m, {1}); }, 0, fb);
+  run_case(g, "max_dim1", [&] { auto r = ark::max(m, 1); }, 0, fb);
+  run_case(g, "softmax_dim1", [&] { Tensor r = ark::softmax(m, 1); }, 0, 2 * fb);
+  run_case(g, "log_softmax_dim1", [&] { Tensor r = ark::log_softmax(m, 1); }, 0, 2 * fb);
+}
+
+// ---------------------------------------------------------------------------------------------
+// conv: the distinct (in, out, kernel, stride, padding, input H=W) of torchvision's resnet50 at
+// 224x224, in network order, all bias-free as there.
+struct ConvShape {
+  int64_t cin, cout, k, stride, pad, hw;
+};
+const ConvShape kResnet50Convs[] = {
+    {3, 64, 7, 2, 3, 224},     {64, 64, 1, 1, 0, 56},     {64, 64, 3, 1, 1, 56},     {64, 256, 1, 1, 0, 56},
+    {256, 64, 1, 1, 0, 56},    {256, 128, 1, 1, 0, 56},   {128, 128, 3, 2, 1, 56},   {128, 512, 1, 1, 0, 28},
+    {256, 512, 1, 2, 0, 56},   {512, 128, 1, 1, 0, 28},   {128, 128, 3, 1, 1, 28},   {512, 256, 1, 1, 0, 28},
+    {256, 256, 3, 2, 1, 28},   {256, 1024, 1, 1, 0, 14},  {512, 1024, 1, 2, 0, 28},  {1024, 256, 1, 1, 0, 14},
+    {256, 256, 3, 1, 1, 14},   {1024, 512, 1, 1, 0, 14},  {512, 512, 3, 2, 1, 14},   {512, 2048, 1, 1, 0, 7},
+    {1024, 2048, 1, 2, 0, 14}, {2048, 512, 1, 1, 0, 7},   {512, 512, 3, 1, 1, 7},
+};
+
+void bench_conv(int64_t batch) {
+  const std::string g = "conv_b" + std::to_string(batch);
+  for (const ConvShape& s : kResnet50Convs) {
+    const int64_t ho = (s.hw + 2 * s.pad - s.k) / s.stride + 1;
+    const double fwd_flops = 2.0 * batch * s.cout * ho * ho * s.cin * s.k * s.k;
+    const std::string shape = std::to_string(s.cin) + "x" + std::to_string(s.cout) + "_k" + std::to_string(s.k) + "s" +
+                              std::to_string(s.stride) + "p" + std::to_string(s.pad) + "_" + std::to_string(s.hw);
+    Tensor x = ark::randn({batch, s.cin, s.hw, s.hw}), w = ark::randn({s.cout, s.cin, s.k, s.k}) * 0.05;
+    {
+      ark::InferenceMode guard;
+      run_case(g, "fwd_" + shape, [&] { Tensor y = ark::conv2d(x, w, {}, s.stride, s.pad); }, fwd_flops);
+    }
+    if (!selected(g, "bwd_" + shape)) continue;
+    // Backward alone: the graph of one forward is kept (retain_graph) and differentiated again
+    // and again; dX and dW each cost about one forward.
+    Tensor xg = x.detach().requires_grad_(), wg = w.detach().requires_grad_();
+    Tensor y = ark::conv2d(xg, wg, {}, s.stride, s.pad);
+    Tensor gy = ark::randn(y.sizes());
+    run_case(g, "bwd_" + shape, [&] { auto grads = ark::autograd::grad({y}, {xg, wg}, {gy}, true); }, 2 * fwd_flops);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// bottleneck: torchvision's Bottleneck (ResNet v1.5: the stride sits on the 3x3 conv).
+// ref: torchvision/models/resnet.py, class Bottleneck (expansion 4, in-place residual add and ReLU).
+class BottleneckImpl : public nn::Module {
+ public:
+  BottleneckImpl(int64_t inplanes, int64_t planes, int64_t stride)
+      : conv1(register_module("conv1", nn::Conv2d(nn::Conv2dOptions(inplanes, planes, 1).bias(false)))),
+        bn1(register_module("bn1", nn::BatchNorm2d(planes))),
+        conv2(register_module(
+            "conv2", nn::Conv2d(nn::Conv2dOptions(planes, planes, 3).stride(stride).padding(1).bias(false)))),
+        bn2(register_module("bn2", nn::BatchNorm2d(planes))),
+        conv3(register_module("conv3", nn::Conv2d(nn::Conv2dOptions(planes, planes * 4, 1).bias(false)))),
+        bn3(register_module("bn3", nn::BatchNorm2d(planes * 4))) {
+    if (stride != 1 || inplanes != planes * 4) {
+      downsample = register_module(
+          "downsample", nn::Sequential(nn::Conv2d(nn::Conv2dOptions(inplanes, planes * 4, 1).stride(stride).bias(false)),
+                                       nn::BatchNorm2d(planes * 4)));
+    }
+  }
+
+  Tensor forward(const Tensor& x) {
+    Tensor out = bn1(conv1(x)).relu_();
+    out = bn2(conv2(out)).relu_();
+    out = bn3(conv3(out));
+    out += downsample ? downsample(x) : x;
+    return out.relu_();
+  }
+
+  // Declared (so registered) in torchvision's order: conv1, bn1, conv2, bn2, conv3, bn3, downsample.
+  nn::Conv2d conv1;
+  nn::BatchNorm2d bn1;
+  nn::Conv2d conv2;
+  nn::BatchNorm2d bn2;
+  nn::Conv2d conv3;
+  nn::BatchNorm2d bn3;
+  nn::Sequential downsample = nullptr;
+};
+ARK_MODULE(Bottleneck);
+
+void bench_bottleneck() {
+  struct Block {
+    const char* name;
+    int64_t inplanes, planes, stride, hw;
+  };
+  const int64_t batch = 16;
+  for (Block b : {Block{"layer2.0_256-128-512_s2_56", 256, 128, 2, 56}, Block{"layer2.1_512-128-512_s1_28", 512, 128, 1, 28}}) {
+    Bottleneck block(b.inplanes, b.planes, b.stride);
+    block->train();
+    Tensor x = ark::randn({batch, b.inplanes, b.hw, b.hw}).requires_grad_();
+    // FLOPs: the four convolutions' forward, times 3 for forward + dX + dW (BN/ReLU not counted).
+    const int64_t ho = b.hw / b.stride;
+    double fwd = 2.0 * batch * b.hw * b.hw * b.inplanes * b.planes +  // conv1
+                 2.0 * batch * ho * ho * b.planes * b.planes * 9 +    // conv2
+                 2.0 * batch * ho * ho * b.planes * b.planes * 4;     // conv3
+    if (b.stride != 1 || b.inplanes != b.planes * 4) fwd += 2.0 * batch * ho * ho * b.inplanes * b.planes * 4;
+    Tensor gy;
+    run_case("bottleneck", std::string("fwd_bwd_b16_") + b.name, [&] {
+      block->zero_grad(/*set_to_none=*/true);
+      x.set_grad({});
+      Tensor y = block(x);
+      if (!gy.defined()) gy = ark::ones(y.sizes());
+      y.backward(gy);
+    }, 3 * fwd);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// mnist: the classic libtorch MNIST example's net and recipe.
+// ref: pytorch/examples cpp/mnist/mnist.cpp (same net as examples/mnist/main.py of that era).
+class NetImpl : public nn::Module {
+ public:
+  NetImpl()
+      : conv1(register_module("conv1", nn::Conv2d(nn::Conv2dOptions(1, 10, 5)))),
+        conv2(register_module("conv2", nn::Conv2d(nn::Conv2dOptions(10, 20, 5)))),
+        conv2_drop(register_module("conv2_drop", nn::Dropout2d())),
+        fc1(register_module("fc1", nn::Linear(320, 50))),
+        fc2(register_module("fc2", nn::Linear(50, 10))) {}
+
+  Tensor forward(Tensor x) {
+    x = ark::relu(ark::max_pool2d(conv1(x), {2, 2}));
+    x = ark::relu(ark::max_pool2d(conv2_drop(conv2(x)), {2, 2}));
+    x = x.view({-1, 320});
+    x = ark::relu(fc1(x));
+    x = F::dropout(x, F::DropoutFuncOptions().p(0.5).training(is_training()));
+    x = fc2(x);
+    return ark::log_softmax(x, 1);
+  }
+
+  nn::Conv2d conv1, conv2;
+  nn::Dropout2d conv2_drop;
+  nn::Linear fc1, fc2;
+};
+ARK_MODULE(Net);
+
+void bench_mnist() {
+  ark::data::datasets::MNIST train(g_cfg.data, ark::data::datasets::MNIST::Mode::kTrain);
+  const Tensor images = train.images(), targets = train.targets();  // (60000, 1, 28, 28), (60000)
+  const int64_t batch = 64;
+  const int64_t n = g_cfg.max_batches > 0 ? std::min(images.size(0), g_cfg.max_batches * batch) : images.size(0);
+  const std::string suffix = g_cfg.max_batches > 0 ? "_first" + std::to_string(g_cfg.max_batches) : "";
+  Net net;
+  net->train();
+  ark::optim::SGD opt(net->parameters(), ark::optim::SGDOptions(0.01).momentum(0.5));
+  auto step = [&](const Tensor& data, const Tensor& target) {
+    opt.zero_grad(/*set_to_none=*/true);
+    Tensor loss = ark::nll_loss(net(data), target);
+    loss.backward();
+    opt.step();
+  };
+
+  // train_epoch: batches cut from the in-memory dataset by a fresh permutation each epoch and
+  // normalised per batch, i.e. exactly the tensor work the PyTorch side does.
+  run_case("mnist", "train_epoch_b64" + suffix, [&] {
+    Tensor perm = ark::randperm(n);
+    for (int64_t s = 0; s < n; s += batch) {
+      Tensor idx = perm.slice(0, s, std::min(n, s + batch));
+      Tensor data = (images.index_select(0, idx) - 0.1307) / 0.3081;
+      step(data, targets.index_select(0, idx));
+    }
+  });
+
+  // train_epoch_dataloader: the libtorch example's own pipeline (MNIST.map(Normalize).map(Stack),
+  // RandomSampler, no workers); PyTorch's side uses torch.utils.data.DataLoader over a TensorDataset.
+  if (selected("mnist", "train_epoch_b64_dataloader" + suffix)) {
+    namespace data = ark::data;
+    auto loader = data::make_data_loader(
+        data::datasets::MNIST(g_cfg.data, data::datasets::MNIST::Mode::kTrain)
+            .map(data::transforms::Normalize<>(0.1307, 0.3081))
+            .map(data::transforms::Stack<>()),
+        data::DataLoaderOptions(batch));
+    run_case("mnist", "train_epoch_b64_dataloader" + suffix, [&] {
+      int64_t left = g_cfg.max_batches > 0 ? g_cfg.max_batches : -1;
+      for (auto& b : *loader) {
+        step(b.data, b.target);
+        if (--left == 0) break;
+      }
+    });
+  }
+}
+
+// mnist_layers: the MNIST step cut into its layers at batch 64, to show where an epoch's time goes.
+// Forward cases record autograd as in training; backward cases differentiate a kept graph
+// (retain_graph) with respect to what training needs (conv1: no dX, its input is the data).
+void bench_mnist_layers() {
+  const std::string g = "mnist_layers";
+  const int64_t b = 64;
+  auto fwd_bwd = [&](const std::string& name, const std::function<Tensor()>& fwd, const std::vector<Tensor>& wrt) {
+    run_case(g, name + "_fwd", [&] { Tensor y = fwd(); });
+    if (!selected(g, name + "_bwd")) return;
+    Tensor y = fwd();
+    Tensor gy = ark::randn(y.sizes());
+    run_case(g, name + "_bwd", [&] { auto grads = ark::autograd::grad({y}, wrt, {gy}, true); });
+  };
+  auto param = [](ark::IntArrayRef size) { return (ark::randn(size) * 0.1).requires_grad_(); };
+  Tensor x1 = ark::randn({b, 1, 28, 28}), w1 = param({10, 1, 5, 5}), b1 = param({10});
+  fwd_bwd("conv1_5x5_1to10_28", [&] { return ark::conv2d(x1, w1, b1); }, {w1, b1});
+  Tensor p1 = ark::randn({b, 10, 24, 24}).requires_grad_();
+  fwd_bwd("maxpool1_2x2_10x24x24", [&] { return ark::max_pool2d(p1, {2, 2}); }, {p1});
+  Tensor r1 = ark::randn({b, 10, 12, 12}).requires_grad_();
+  fwd_bwd("relu1_10x12x12", [&] { return ark::relu(r1); }, {r1});
+  Tensor x2 = ark::randn({b, 10, 12, 12}).requires_grad_(), w2 = param({20, 10, 5, 5}), b2 = param({20});
+  fwd_bwd("conv2_5x5_10to20_12", [&] { return ark::conv2d(x2, w2, b2); }, {x2, w2, b2});
+  Tensor d2 = ark::randn({b, 20, 8, 8}).requires_grad_();
+  fwd_bwd("dropout2d_20x8x8", [&] { return F::dropout2d(d2, F::Dropout2dFuncOptions().p(0.5).training(true)); }, {d2});
+  Tensor p2 = ark::randn({b, 20, 8, 8}).requires_grad_();
+  fwd_bwd("maxpool2_2x2_20x8x8", [&] { return ark::max_pool2d(p2, {2, 2}); }, {p2});
+  Tensor h = ark::randn({b, 320}).requires_grad_(), wf1 = param({50, 320}), bf1 = param({50});
+  fwd_bwd("fc1_320to50", [&] { return ark::linear(h, wf1, bf1); }, {h, wf1, bf1});
+  Tensor d = ark::randn({b, 50}).requires_grad_();
+  fwd_bwd("dropout_50", [&] { return F::dropout(d, F::DropoutFuncOptions().p(0.5).training(true)); }, {d});
+  Tensor z = ark::randn({b, 10}).requires_grad_(), target = ark::randint(0, 10, {b});
+  fwd_bwd("log_softmax_nll_10", [&] { return ark::nll_loss(ark::log_softmax(z, 1), target); }, {z});
+
+  Net net;
+  net->train();
+  ark::optim::SGD opt(net->parameters(), ark::optim::SGDOptions(0.01).momentum(0.5));
+  for (Tensor& p : net->parameters()) p.set_grad(ark::randn(p.sizes()) * 0.01);
+  run_case(g, "sgd_step", [&] { opt.step(); });
+  Tensor data = ark::randn({b, 1, 28, 28}), labels = ark::randint(0, 10, {b});
+  run_case(g, "train_step", [&] {
+    opt.zero_grad(/*set_to_none=*/true);
+    Tensor loss = ark::nll_loss(net(data), labels);
+    loss.backward();
+    opt.step();
+  });
+}
+
+void usage() {
+  std::fprintf(stderr,
+               "usage: ark-bench [--threads N] [--reps N] [--filter SUBSTR] [--data DIR] [--max-batches N] [--list] [GROUP...]\n"
+               "groups: overhead matmul eltwise conv_b1 conv_b16 bottleneck mnist mnist_layers (default: all)\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::vector<std::pair<std::string, std::function<void()>>> groups = {
+      {"overhead", bench_overhead},     {"matmul", bench_matmul},
+      {"eltwise", bench_eltwise},       {"conv_b1", [] { bench_conv(1); }},
+      {"conv_b16", [] { bench_conv(16); }}, {"bottleneck", bench_bottleneck},
+      {"mnist", bench_mnist},           {"mnist_layers", bench_mnist_layers},
+  };
+  std::vector<std::string> wanted;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        usage();
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--threads") g_cfg.threads = std::atoi(value().c_str());
+    else if (a == "--reps") g_cfg.reps = std::atoi(value().c_str());
+    else if (a == "--filter") g_cfg.filter = value();
+    else if (a == "--data") g_cfg.data = value();
+    else if (a == "--max-batches") g_cfg.max_batches = std::atoll(value().c_str());
+    else if (a == "--list") {
+      for (const auto& g : groups) std::printf("%s\n", g.first.c_str());
+      return 0;
+    } else if (a == "-h" || a == "--help") {
+      usage();
+      return 0;
+    } else wanted.push_back(a);
+  }
+  for (const std::string& w : wanted) {
+    bool known = false;
+    for (const auto& g : groups) known |= g.first == w;
+    if (!known) {
+      std::fprintf(stderr, "ark-bench: unknown group '%s'\n", w.c_str());
+      usage();
+      return 2;
+    }
+  }
+  try {
+    ark::set_num_threads(g_cfg.threads);
+    ark::manual_seed(0);
+    std::printf("# side,group,case,median_ms,min_ms,max_ms,gflops,gbps (threads=%d)\n", g_cfg.threads);
+    for (const auto& g : groups)
+      if (wanted.empty() || std::find(wanted.begin(), wanted.end(), g.first) != wanted.end()) g.second();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ark-bench: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

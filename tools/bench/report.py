@@ -1,0 +1,138 @@
+#!/usr/bin/python3
+"""Turns the CSV lines of ark-bench, torch_bench.py and libtorch-overhead into the markdown table of run.sh.
+
+    report.py RESULTS.csv [...]
+
+Ratio = PyTorch median / ark median (ark's speed-up; > 1 means ark is faster). A case measured in
+several rounds gets the median of its round medians, the min of its mins and the max of its maxes.
+Goals are those of the project's benchmark issue; cases without a goal are shown for information.
+A miss by less than 5 % is marked "fail (< 5 %)": within the run-to-run noise of a shared 2-core
+machine, so it needs more rounds before it means anything. The "% sgemm" figures divide a GFLOP/s rate by the rate PyTorch's mm 1024^3 (OpenBLAS sgemm)
+reached in the same run, the measured sgemm ceiling of this machine at this thread count.
+"""
+import statistics
+import sys
+from collections import defaultdict
+
+OVERHEAD_LIMIT_MS = 1.5e-3  # the dispatch goal: <= 1.5 µs per tiny op, absolute
+GROUP_ORDER = ["overhead", "matmul", "eltwise", "conv_b1", "conv_b16", "bottleneck", "mnist", "mnist_layers"]
+
+
+def goal_for(group, case):
+    """(kind, value): ("ratio", r) needs PyTorch/ark >= r; ("abs", t) needs ark <= t ms; None: information only."""
+    if group == "overhead":
+        return ("abs", OVERHEAD_LIMIT_MS)
+    if group == "matmul":
+        return ("ratio", 0.95) if case.startswith("mm_") else None
+    if group in ("eltwise", "conv_b1", "conv_b16", "bottleneck"):
+        return ("ratio", 1.0)
+    if group == "mnist":
+        return ("ratio", 1.2) if case == "train_epoch_b64" else None
+    return None
+
+
+def fmt_time(ms):
+    if ms < 0.1:
+        return f"{ms * 1e3:.2f} µs"
+    if ms < 1000:
+        return f"{ms:.3g} ms" if ms < 100 else f"{ms:.0f} ms"
+    return f"{ms / 1e3:.2f} s"
+
+
+def load(paths):
+    rows = defaultdict(list)  # (side, group, case) -> [(median, min, max, gflops, gbps)]
+    order = []
+    for path in paths:
+        with open(path) as f:
+            for line in f:
+                line = line.strip()
+                if not line or line.startswith("#"):
+                    continue
+                parts = line.split(",")
+                if len(parts) != 8:
+                    continue
+                side, group, case = parts[:3]
+                med, lo, hi = (float(v) for v in parts[3:6])
+                gflops = float(parts[6]) if parts[6] else None
+                gbps = float(parts[7]) if parts[7] else None
+                rows[(side, group, case)].append((med, lo, hi, gflops, gbps))
+                if (group, case) not in order:
+                    order.append((group, case))
+    merged = {}
+    for key, runs in rows.items():
+        med = statistics.median(r[0] for r in runs)
+        # Rates are work / time: recover the work from any round and divide by the merged median.
+        work = lambda i: next((r[i] * r[0] for r in runs if r[i] is not None), None)
+        g, b = work(3), work(4)
+        merged[key] = dict(med=med, lo=min(r[1] for r in runs), hi=max(r[2] for r in runs), rounds=len(runs),
+                           gflops=g / med if g is not None else None, gbps=b / med if b is not None else None)
+    return merged, order
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    res, order = load(sys.argv[1:])
+    order.sort(key=lambda gc: GROUP_ORDER.index(gc[0]) if gc[0] in GROUP_ORDER else len(GROUP_ORDER))
+    sgemm = res.get(("torch", "matmul", "mm_1024x1024x1024"), {}).get("gflops")
+
+    def rate(r):
+        if r is None:
+            return ""
+        if r["gflops"] is not None:
+            pct = f" ({100 * r['gflops'] / sgemm:.0f} %)" if sgemm else ""
+            return f"{r['gflops']:.1f} GFLOP/s{pct}"
+        if r["gbps"] is not None:
+            return f"{r['gbps']:.1f} GB/s"
+        return ""
+
+    print("| group | case | ark median (min–max) | PyTorch median (min–max) | ratio | goal | pass | ark rate | PyTorch rate |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    summary = defaultdict(lambda: {"ratios": [], "pass": 0, "fail": 0, "near": 0})
+    for group, case in order:
+        a = res.get(("ark", group, case))
+        refs = [("PyTorch", res.get(("torch", group, case)))]
+        if group == "overhead" and ("libtorch", group, case) in res:
+            refs = [("PyTorch from Python", refs[0][1]), ("libtorch C++", res[("libtorch", group, case)])]
+        for label, t in refs:
+            if a is None and t is None:
+                continue
+            name = case if label == "PyTorch" else f"{case} (vs {label})"
+            ratio = t["med"] / a["med"] if a and t else None
+            goal = goal_for(group, case)
+            verdict, goal_txt = "", "—"
+            if goal and a:
+                if goal[0] == "abs":
+                    goal_txt = f"≤ {goal[1] * 1e3:.1f} µs"
+                    ok = a["med"] <= goal[1]
+                    verdict = "pass" if ok else "**FAIL**"
+                elif ratio is not None:
+                    goal_txt = f"≥ {goal[1]:.2f}×"
+                    ok = ratio >= goal[1]
+                    # Misses by under 5 % sit inside this machine's run-to-run noise (PERF.md: 5-15 %).
+                    verdict = "pass" if ok else "fail (< 5 %)" if ratio >= 0.95 * goal[1] else "**FAIL**"
+                if verdict and (label in ("PyTorch", "PyTorch from Python")):
+                    summary[group]["pass" if verdict == "pass" else "fail"] += 1
+                    summary[group]["near"] += verdict.startswith("fail (")
+            if ratio is not None and label in ("PyTorch", "PyTorch from Python"):
+                summary[group]["ratios"].append(ratio)
+            cell = lambda r: f"{fmt_time(r['med'])} ({fmt_time(r['lo'])}–{fmt_time(r['hi'])})" if r else "n/a"
+            ratio_txt = "n/a" if ratio is None else f"{ratio:.2f}×"
+            if goal and goal[0] == "ratio" and ratio is not None and ratio_txt == f"{goal[1]:.2f}×":
+                ratio_txt = f"{ratio:.3f}×"  # a near miss (or near pass) must not read as the goal itself
+            print(f"| {group} | {name} | {cell(a)} | {cell(t)} | {ratio_txt} | {goal_txt} | {verdict} | {rate(a)} | {rate(t)} |")
+    print()
+    print("| group | cases | geomean ratio (PyTorch/ark) | min ratio | goals passed | of the misses, within 5 % |")
+    print("|---|---|---|---|---|---|")
+    for group in sorted(summary, key=lambda g: GROUP_ORDER.index(g) if g in GROUP_ORDER else 99):
+        s = summary[group]
+        rs = s["ratios"]
+        gm = statistics.geometric_mean(rs) if rs else float("nan")
+        print(f"| {group} | {len(rs)} | {gm:.2f}× | {min(rs) if rs else float('nan'):.2f}× | "
+              f"{s['pass']}/{s['pass'] + s['fail']} | {s['near']} |")
+    if sgemm:
+        print(f"\nsgemm reference: PyTorch mm 1024³ (OpenBLAS) reached {sgemm:.1f} GFLOP/s in this run.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# run.sh: ark and PyTorch 1.13 side by side, in one go, on the same threads, then one markdown table.
+#
+#   tools/bench/run.sh BUILD_DIR [GROUP...]        (make bench: BUILD_DIR = build, all groups)
+#
+# Groups: overhead matmul eltwise conv_b1 conv_b16 bottleneck mnist mnist_layers (default: all).
+# Environment:
+#   THREADS=2     threads for both sides (ark::set_num_threads / torch.set_num_threads + OMP env)
+#   ROUNDS=1      rounds over all groups; the table takes the median of the round medians
+#   REPS=         samples per case (default: the policy of bench_common.h)
+#   FILTER=       only cases whose "group/case" contains this string
+#   LIBTORCH=1    build and run libtorch-overhead (the C++ libtorch dispatch figure) if find_package(Torch)
+#                 works; 0 skips it
+#   OUT=          folder for the raw CSV and the table (default BUILD_DIR/bench-results/<date-time>)
+#   WAIT_IDLE=0   1: before each group, wait (up to 10 min) until the machine's CPUs are >= 85 % idle over
+#                 3 s, since compiles of other users on a shared machine wreck 2-thread figures
+# ark-bench inherits the caller's environment; torch_bench.py always sets OMP_WAIT_POLICY=passive for
+# PyTorch. Run `OMP_WAIT_POLICY=passive tools/bench/run.sh ...` to give ark the same policy (libgomp's
+# default spins, which costs ~4 ms scheduler ticks per parallel region when the cores are contended).
+# Within a round the two sides alternate per group, and which side goes first alternates too, so
+# load from other processes on this shared machine hits both alike.
+set -euo pipefail
+
+if [[ $# -lt 1 ]]; then
+  sed -n '2,21p' "$0" >&2
+  exit 2
+fi
+BUILD=$1
+shift
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+[[ "$BUILD" = /* ]] || BUILD="$PWD/$BUILD"
+THREADS=${THREADS:-2}
+ROUNDS=${ROUNDS:-1}
+REPS=${REPS:-0}
+FILTER=${FILTER:-}
+LIBTORCH=${LIBTORCH:-1}
+WAIT_IDLE=${WAIT_IDLE:-0}
+PY=/usr/bin/python3  # Debian's python3-torch; the pyenv python3 on PATH has no torch
+BENCH_GROUPS=("$@")
+[[ ${#BENCH_GROUPS[@]} -gt 0 ]] || BENCH_GROUPS=(overhead matmul eltwise conv_b1 conv_b16 bottleneck mnist mnist_layers)
+OUT=${OUT:-$BUILD/bench-results/$(date +%Y%m%d-%H%M%S)}
+mkdir -p "$OUT"
+RAW="$OUT/results.csv"
+: >"$RAW"
+
+if [[ ! -f "$BUILD/CMakeCache.txt" ]]; then
+  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
+fi
+if ! cmake --build "$BUILD" --target ark-bench -j "$(nproc)" >"$OUT/build.log" 2>&1; then
+  tail -30 "$OUT/build.log" >&2
+  echo "run.sh: building ark-bench failed (log: $OUT/build.log)" >&2
+  exit 1
+fi
+ARK_BENCH="$BUILD/tools/bench/ark-bench"
+
+# libtorch-overhead: optional; a failure here only drops the libtorch rows.
+LT_BENCH=""
+if [[ "$LIBTORCH" = 1 && " ${BENCH_GROUPS[*]} " = *" overhead "* ]]; then
+  LT_BUILD="$BUILD/bench-libtorch"
+  if cmake -S "$HERE/libtorch" -B "$LT_BUILD" -DCMAKE_BUILD_TYPE=Release >"$OUT/libtorch-build.log" 2>&1 &&
+     cmake --build "$LT_BUILD" -j "$(nproc)" >>"$OUT/libtorch-build.log" 2>&1; then
+    LT_BENCH="$LT_BUILD/libtorch-overhead"
+  else
+    echo "run.sh: libtorch-overhead not built (see $OUT/libtorch-build.log); libtorch rows left out" >&2
+  fi
+fi
+
+common=(--threads "$THREADS" --reps "$REPS")
+[[ -z "$FILTER" ]] || common+=(--filter "$FILTER")
+# Busy fraction of all CPUs over 3 s, in percent, from /proc/stat.
+cpu_busy() {
+  local a b
+  read -r -a a < <(grep '^cpu ' /proc/stat)
+  sleep 3
+  read -r -a b < <(grep '^cpu ' /proc/stat)
+  local total=0 idle i
+  for i in 1 2 3 4 5 6 7 8; do total=$((total + b[i] - a[i])); done
+  idle=$((b[4] - a[4] + b[5] - a[5]))
+  echo $((total > 0 ? 100 * (total - idle) / total : 0))
+}
+wait_idle() {
+  [[ "$WAIT_IDLE" = 1 ]] || return 0
+  local t0=$SECONDS busy
+  while busy=$(cpu_busy) && ((busy > 15 && SECONDS - t0 < 600)); do
+    echo "# waiting for an idle machine (CPUs ${busy} % busy)" >&2
+  done
+  echo "# CPUs ${busy} % busy at start of group" | tee -a "$RAW" >&2
+}
+run_ark() { "$ARK_BENCH" "${common[@]}" "$1" | tee -a "$RAW" >&2; }
+run_torch() { "$PY" "$HERE/torch_bench.py" "${common[@]}" "$1" | tee -a "$RAW" >&2; }
+
+{
+  echo "# $(date -Is) $(hostname) threads=$THREADS rounds=$ROUNDS groups=${BENCH_GROUPS[*]}"
+  echo "# ark's OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset (libgomp default)}; PyTorch's: passive"
+  echo "# load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+} | tee -a "$RAW" >&2
+flip=0
+for ((round = 1; round <= ROUNDS; round++)); do
+  for g in "${BENCH_GROUPS[@]}"; do
+    echo "# round $round/$ROUNDS, group $g" >&2
+    wait_idle
+    if ((flip)); then run_torch "$g"; run_ark "$g"; else run_ark "$g"; run_torch "$g"; fi
+    if [[ "$g" = overhead && -n "$LT_BENCH" ]]; then
+      OMP_NUM_THREADS=$THREADS OMP_WAIT_POLICY=passive "$LT_BENCH" "${common[@]}" | tee -a "$RAW" >&2
+    fi
+    flip=$((1 - flip))
+  done
+done
+echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$RAW" >&2
+
+"$PY" "$HERE/report.py" "$RAW" | tee "$OUT/table.md"
+echo >&2
+echo "raw results: $RAW; table: $OUT/table.md" >&2
