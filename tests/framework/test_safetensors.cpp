@@ -142,8 +142,10 @@ TEST(Safetensors, MalformedHeaders) {
 TEST(Safetensors, OffsetsMustTileTheData) {
   // B13: ten tensors all at [0, 16]: rejected (sorting makes this O(n log n)).
   std::string h = "{";
-  for (int i = 0; i < 10; ++i)
-    h += (i ? "," : "") + std::string("\"t") + std::to_string(i) + R"(":{"dtype":"F32","shape":[4],"data_offsets":[0,16]})";
+  for (int i = 0; i < 10; ++i) {
+    if (i) h += ',';
+    h.append("\"t").append(std::to_string(i)).append(R"(":{"dtype":"F32","shape":[4],"data_offsets":[0,16]})");
+  }
   h += "}";
   expect_error(image(h, std::string(16, '\0')), "invalid offset");
   // B14: a hole, and a first tensor not at 0.

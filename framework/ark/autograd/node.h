@@ -115,6 +115,12 @@ inline SavedTensor save_output(const Tensor& t) { return SavedTensor(t, true); }
 
 /// The node whose apply() is running on this thread (used to reattach saved outputs).
 Node* current_node();
+/// Inside a backward closure: whether the node's input `i` needs a gradient (its edge leads
+/// somewhere). Lets expensive rules skip gradients nobody will use.
+inline bool input_needs_grad(size_t i) {
+  Node* n = current_node();
+  return !n || (i < n->num_outputs() && n->next_edge(i).is_valid());
+}
 /// Makes `node` the current node for a scope (every Node::apply that unpacks saved outputs).
 class CurrentNodeGuard {
  public:

@@ -94,8 +94,12 @@ Tensor conv2d_impl(const Tensor& input, const Tensor& weight, const Tensor& bias
                if (has_bias) gb = gy.sum({0, 2, 3});
                return {gx, gw, gb};
              }
-             Tensor gx = empty(in_sizes, gy.options());
-             backend_for(gy).conv2d_backward_input(gy, w.contiguous(), gx, p);
+             // The first layer's input (an image batch) needs no gradient: skip that convolution.
+             Tensor gx;
+             if (autograd::input_needs_grad(0)) {
+               gx = empty(in_sizes, gy.options());
+               backend_for(gy).conv2d_backward_input(gy, w.contiguous(), gx, p);
+             }
              Tensor gw, gb;
              if (si.defined()) {
                gw = empty(w.sizes(), w.options());

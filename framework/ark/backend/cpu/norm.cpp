@@ -22,7 +22,9 @@ void CpuBackend::softmax(const Tensor& in, const Tensor& out, bool log) {
         const T* xr = x + r * n;
         T* yr = y + r * n;
         T mx = -std::numeric_limits<T>::infinity();
-        for (int64_t i = 0; i < n; ++i) mx = std::max(mx, xr[i]);
+        if constexpr (std::is_same_v<T, float>) mx = std::max(mx, vec::max(xr, n));
+        else
+          for (int64_t i = 0; i < n; ++i) mx = std::max(mx, xr[i]);
         if (std::isinf(mx) && mx < 0) mx = 0;  // all -inf: avoid (-inf) - (-inf)
         T sum = 0;
         for (int64_t i = 0; i < n; ++i) yr[i] = xr[i] - mx;
