@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "ark/backend/cpu/conv.h"
+#include "ark/backend/cpu/cpu_backend.h"
 
 namespace ark::cpu::onednn {
 namespace {
@@ -62,6 +63,23 @@ memory::desc plain_md(const memory::dims& d, bool weights, bool grouped) {
   return memory::desc(d, dt::f32, grouped ? tag::goihw : tag::oihw);
 }
 
+// Scratch memory (reordered tensors, primitive scratchpads) comes from ark's allocator, whose block
+// cache reuses it across calls instead of taking fresh pages from the OS every time.
+struct Scratch {
+  std::shared_ptr<Storage> storage;
+  memory mem;
+};
+Scratch scratch(const memory::desc& md) {
+  auto st = backend_for(Device(kCPU)).allocate(std::max<size_t>(md.get_size(), 64));
+  return {st, memory(md, engine(), st->data())};
+}
+
+dnnl::primitive_attr user_scratchpad() {
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attr;
+}
+
 dnnl::convolution_forward::primitive_desc forward_pd(const Shapes& s, bool with_bias) {
   using cf = dnnl::convolution_forward;
   auto d = with_bias ? cf::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
@@ -70,7 +88,7 @@ dnnl::convolution_forward::primitive_desc forward_pd(const Shapes& s, bool with_
                      : cf::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
                                 any_md(s.src), any_md(s.weights), any_md(s.dst), s.strides, s.dilates, s.pad_l,
                                 s.pad_r);
-  return cf::primitive_desc(d, engine());
+  return cf::primitive_desc(d, user_scratchpad(), engine());
 }
 
 struct Forward {
@@ -106,20 +124,22 @@ struct Cache {
 struct Staged {
   memory user, prim;
   bool reordered;
+  Scratch buffer;  // owns the primitive-layout copy
 };
 
 Staged stage_in(dnnl::stream& st, const memory::desc& want, const memory::desc& plain, void* ptr) {
   memory user(plain, engine(), ptr);
-  if (want == plain) return {user, user, false};
-  memory m(want, engine());
-  dnnl::reorder(user, m).execute(st, user, m);
-  return {user, m, true};
+  if (want == plain) return {user, user, false, {}};
+  Scratch b = scratch(want);
+  dnnl::reorder(user, b.mem).execute(st, user, b.mem);
+  return {user, b.mem, true, b};
 }
 
 Staged stage_out(const memory::desc& want, const memory::desc& plain, void* ptr) {
   memory user(plain, engine(), ptr);
-  if (want == plain) return {user, user, false};
-  return {user, memory(want, engine()), true};
+  if (want == plain) return {user, user, false, {}};
+  Scratch b = scratch(want);
+  return {user, b.mem, true, b};
 }
 
 void finish_out(dnnl::stream& st, Staged& s) {
@@ -155,6 +175,8 @@ bool conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const
     std::unordered_map<int, memory> args = {
         {DNNL_ARG_SRC, src.prim}, {DNNL_ARG_WEIGHTS, w.prim}, {DNNL_ARG_DST, dst.prim}};
     if (with_bias) args[DNNL_ARG_BIAS] = memory(f->pd.bias_desc(), engine(), bias.data_ptr());
+    Scratch pad = scratch(f->pd.scratchpad_desc());
+    args[DNNL_ARG_SCRATCHPAD] = pad.mem;
     f->prim.execute(st, args);
     finish_out(st, dst);
     st.wait();
@@ -171,14 +193,16 @@ bool conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const T
       using cb = dnnl::convolution_backward_data;
       cb::desc d(dnnl::algorithm::convolution_direct, any_md(s.src), any_md(s.weights), any_md(s.dst), s.strides,
                  s.dilates, s.pad_l, s.pad_r);
-      cb::primitive_desc pd(d, engine(), fpd);
+      cb::primitive_desc pd(d, user_scratchpad(), engine(), fpd);
       return BackwardData{pd, cb(pd)};
     });
     dnnl::stream st(engine());
     Staged gy = stage_in(st, b->pd.diff_dst_desc(), plain_md(s.dst, false, false), grad_out.data_ptr());
     Staged w = stage_in(st, b->pd.weights_desc(), plain_md(s.weights, true, s.grouped), weight.data_ptr());
     Staged gx = stage_out(b->pd.diff_src_desc(), plain_md(s.src, false, false), grad_in.data_ptr());
-    b->prim.execute(st, {{DNNL_ARG_DIFF_DST, gy.prim}, {DNNL_ARG_WEIGHTS, w.prim}, {DNNL_ARG_DIFF_SRC, gx.prim}});
+    Scratch pad = scratch(b->pd.scratchpad_desc());
+    b->prim.execute(st, {{DNNL_ARG_DIFF_DST, gy.prim}, {DNNL_ARG_WEIGHTS, w.prim}, {DNNL_ARG_DIFF_SRC, gx.prim},
+                         {DNNL_ARG_SCRATCHPAD, pad.mem}});
     finish_out(st, gx);
     st.wait();
   });
@@ -197,7 +221,7 @@ bool conv2d_backward_weight(const Tensor& grad_out, const Tensor& input, const T
                                     any_md(s.bias), any_md(s.dst), s.strides, s.dilates, s.pad_l, s.pad_r)
                          : cw::desc(dnnl::algorithm::convolution_direct, any_md(s.src), any_md(s.weights),
                                     any_md(s.dst), s.strides, s.dilates, s.pad_l, s.pad_r);
-      cw::primitive_desc pd(d, engine(), fpd);
+      cw::primitive_desc pd(d, user_scratchpad(), engine(), fpd);
       return BackwardWeights{pd, cw(pd)};
     });
     dnnl::stream st(engine());
@@ -207,6 +231,8 @@ bool conv2d_backward_weight(const Tensor& grad_out, const Tensor& input, const T
     std::unordered_map<int, memory> args = {
         {DNNL_ARG_SRC, x.prim}, {DNNL_ARG_DIFF_DST, gy.prim}, {DNNL_ARG_DIFF_WEIGHTS, gw.prim}};
     if (with_bias) args[DNNL_ARG_DIFF_BIAS] = memory(b->pd.diff_bias_desc(), engine(), grad_bias.data_ptr());
+    Scratch pad = scratch(b->pd.scratchpad_desc());
+    args[DNNL_ARG_SCRATCHPAD] = pad.mem;
     b->prim.execute(st, args);
     finish_out(st, gw);
     st.wait();
