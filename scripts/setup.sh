@@ -8,8 +8,8 @@ PACKAGES=(
   build-essential cmake pkg-config
   # kernels: OpenBLAS's OpenMP build and oneDNN share libgomp's thread pool with ark
   libopenblas-openmp-dev libdnnl-dev zlib1g-dev
-  # libraries
-  nlohmann-json3-dev libcli11-dev libcpp-httplib-dev
+  # libraries: JSON headers, CLI, HTTP test server, images (OpenCV), Keras weights (HDF5)
+  nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libopencv-dev libhdf5-dev
   # tests: GoogleTest, the PyTorch 1.13 oracle, libFuzzer (clang), the Fashion-MNIST data
   libgtest-dev googletest python3-torch python3-torchvision clang libclang-rt-14-dev
   dataset-fashion-mnist
