@@ -525,8 +525,11 @@ TEST_P(OpCase, FiniteDifferencesInFloat64) {
     return total;
   };
   V outs = it->second(in.values);
-  for (const Tensor& o : outs)
-    if (o.requires_grad()) ASSERT_EQ(o.dtype(), kDouble) << name << ": output is not float64";
+  for (const Tensor& o : outs) {
+    if (o.requires_grad()) {
+      ASSERT_EQ(o.dtype(), kDouble) << name << ": output is not float64";
+    }
+  }
   Tensor obj = objective(name, outs, kDouble);
   if (!obj.defined()) GTEST_SKIP() << "no differentiable output";
   V leaves;

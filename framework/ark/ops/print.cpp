@@ -123,7 +123,8 @@ void body(std::ostringstream& os, const Tensor& t, const Formatter& f, bool is_b
   }
   const int64_t n = t.size(0);
   os << '[';
-  const std::string sep = "," + std::string(static_cast<size_t>(t.dim() - 1), '\n') + std::string(static_cast<size_t>(indent + 1), ' ');
+  std::string sep = ",";
+  sep.append(static_cast<size_t>(t.dim() - 1), '\n').append(static_cast<size_t>(indent + 1), ' ');
   bool first = true;
   auto row = [&](int64_t i) {
     if (!first) os << sep;
