@@ -22,7 +22,8 @@ void parallel_for(int64_t n, int64_t grain, const F& f) {
   if (n <= 0) return;
 #ifdef _OPENMP
   const int max_threads = get_num_threads();
-  const int64_t chunks = std::min<int64_t>(max_threads, (n + grain - 1) / std::max<int64_t>(grain, 1));
+  const int64_t g = std::max<int64_t>(grain, 1);
+  const int64_t chunks = std::min<int64_t>(max_threads, n / g + (n % g != 0));  // ceil(n / g), no overflow
   if (chunks > 1 && !in_parallel_region()) {
 #pragma omp parallel num_threads(static_cast<int>(chunks))
     {
