@@ -33,12 +33,18 @@ class Storage {
   uint32_t version() const { return version_.load(std::memory_order_relaxed); }
   void bump_version() { version_.fetch_add(1, std::memory_order_relaxed); }
 
+  /// A backend's derived copy of this storage's data (e.g. convolution weights in oneDNN's
+  /// layout), dropped with the storage. The backend validates it against version().
+  const std::shared_ptr<void>& backend_cache() const { return backend_cache_; }
+  void set_backend_cache(std::shared_ptr<void> c) { backend_cache_ = std::move(c); }
+
  private:
   void* data_;
   size_t nbytes_;
   Device device_;
   std::function<void(void*)> deleter_;
   std::atomic<uint32_t> version_{0};
+  std::shared_ptr<void> backend_cache_;
 };
 
 }  // namespace ark

@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "ark/backend/cpu/conv.h"
+#include "ark/autograd/grad_mode.h"
 #include "ark/backend/cpu/cpu_backend.h"
 
 namespace ark::cpu::onednn {
@@ -142,6 +143,39 @@ Staged stage_out(const memory::desc& want, const memory::desc& plain, void* ptr)
   return {user, b.mem, true, b};
 }
 
+// Weights reordered into oneDNN's layout are kept on the weight's storage: inference calls the
+// same convolution with unchanged weights again and again (a ResNet-50 forward would otherwise
+// reorder 100 MB of weights every time). The copy is reused while the storage's version (bumped
+// by every in-place update, e.g. an optimizer step), the offset and the layout are unchanged,
+// and it dies with the weights.
+struct ReorderedWeights {
+  uint32_t version;
+  int64_t offset;
+  memory::desc layout;
+  Scratch buffer;
+};
+
+Staged stage_weights(dnnl::stream& st, const Tensor& weight, const memory::desc& want, const memory::desc& plain) {
+  static std::mutex mu;
+  memory user(plain, engine(), weight.data_ptr());
+  // Only under no-grad (inference): training changes the weights every step anyway.
+  if (want == plain || GradMode::is_enabled()) return stage_in(st, want, plain, weight.data_ptr());
+  Storage& storage = *weight.storage();
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    auto cached = std::static_pointer_cast<ReorderedWeights>(storage.backend_cache());
+    if (cached && cached->version == storage.version() && cached->offset == weight.storage_offset() &&
+        cached->layout == want)
+      return {user, cached->buffer.mem, true, cached->buffer};
+  }
+  Staged staged = stage_in(st, want, plain, weight.data_ptr());
+  st.wait();
+  std::lock_guard<std::mutex> lock(mu);
+  storage.set_backend_cache(std::make_shared<ReorderedWeights>(
+      ReorderedWeights{storage.version(), weight.storage_offset(), want, staged.buffer}));
+  return staged;
+}
+
 void finish_out(dnnl::stream& st, Staged& s) {
   if (s.reordered) dnnl::reorder(s.prim, s.user).execute(st, s.prim, s.user);
 }
@@ -170,7 +204,7 @@ bool conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const
     });
     dnnl::stream st(engine());
     Staged src = stage_in(st, f->pd.src_desc(), plain_md(s.src, false, false), input.data_ptr());
-    Staged w = stage_in(st, f->pd.weights_desc(), plain_md(s.weights, true, s.grouped), weight.data_ptr());
+    Staged w = stage_weights(st, weight, f->pd.weights_desc(), plain_md(s.weights, true, s.grouped));
     Staged dst = stage_out(f->pd.dst_desc(), plain_md(s.dst, false, false), out.data_ptr());
     std::unordered_map<int, memory> args = {
         {DNNL_ARG_SRC, src.prim}, {DNNL_ARG_WEIGHTS, w.prim}, {DNNL_ARG_DST, dst.prim}};
