@@ -13,6 +13,8 @@ PACKAGES=(
   # tests: GoogleTest, the PyTorch 1.13 oracle, libFuzzer (clang), the Fashion-MNIST data
   libgtest-dev googletest python3-torch python3-torchvision clang libclang-rt-14-dev
   dataset-fashion-mnist
+  # tests: real photos for the image decoding/preprocessing tests (darknet's samples, skimage's data)
+  darknet python3-skimage
 )
 
 missing=()
