@@ -15,6 +15,10 @@
 #include <cmath>
 #include <cstring>
 
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#endif
+
 #include "ark/core/error.h"
 #include "ark/core/parallel.h"
 #include "ark/ops/ops.h"
@@ -192,31 +196,33 @@ struct Target {
   const float* std = nullptr;
 };
 
-// Fill(c, y0, nrows, x0, x1, tile): tile[(x - x0) * kTile + r] = pixel (c, y0 + r, x) as float32.
+// Fill(y0, nrows, x0, x1, tiles): tiles[(c * (x1 - x0) + x - x0) * kTile + r] = pixel (c, y0 + r, x)
+// as float32, rows r >= nrows zero.
 template <class Fill>
 void resample(const Fill& fill, int64_t channels, const AxisPlan& py, const AxisPlan& px, const Target& t) {
   const int64_t rows = py.in_hi - py.in_lo, cols = px.size();
-  const int64_t x0 = px.in_lo, x1 = px.in_hi;
+  const int64_t x0 = px.in_lo, x1 = px.in_hi, span = x1 - x0;
   // Width pass: (C, rows, cols) rows of the input resampled to the output columns.
   std::vector<float> tmp(static_cast<size_t>(channels * rows * cols));
   const int64_t blocks = (rows + kTile - 1) / kTile;
-  const int64_t work_per_block = std::max<int64_t>(1, channels * kTile * ((x1 - x0) + cols * px.taps));
+  const int64_t work_per_block = std::max<int64_t>(1, channels * kTile * (span + cols * px.taps));
   parallel_for(blocks, std::max<int64_t>(1, (1 << 16) / work_per_block), [&](int64_t bb, int64_t be) {
-    std::vector<float> tile(static_cast<size_t>((x1 - x0) * kTile));
+    std::vector<float> tiles(static_cast<size_t>(channels * span * kTile));
     for (int64_t blk = bb; blk < be; ++blk) {
       const int64_t y0 = py.in_lo + blk * kTile, nr = std::min<int64_t>(kTile, py.in_hi - y0);
+      fill(y0, nr, x0, x1, tiles.data());
       for (int64_t c = 0; c < channels; ++c) {
-        fill(c, y0, nr, x0, x1, tile.data());
+        const float* tile = tiles.data() + c * span * kTile;
         float* dst = tmp.data() + (c * rows + (y0 - py.in_lo)) * cols;
         for (int64_t o = 0; o < cols; ++o) {
           const float* w = &px.weight[o * px.taps];
           const int64_t* ix = &px.index[o * px.taps];
           const int32_t n = px.count[o];
           float acc[kTile];
-          const float* s = tile.data() + (ix[0] - x0) * kTile;
+          const float* s = tile + (ix[0] - x0) * kTile;
           for (int r = 0; r < kTile; ++r) acc[r] = s[r] * w[0];
           for (int32_t j = 1; j < n; ++j) {
-            s = tile.data() + (ix[j] - x0) * kTile;
+            s = tile + (ix[j] - x0) * kTile;
             const float wj = w[j];
             for (int r = 0; r < kTile; ++r) acc[r] += s[r] * wj;
           }
@@ -252,35 +258,146 @@ void resample(const Fill& fill, int64_t channels, const AxisPlan& py, const Axis
                });
 }
 
-// Decoded uint8 (H, W, C) with C = 3 (or 1, read as grey for every channel).
+#if defined(__AVX2__) && defined(__FMA__)
+// Eight rows of eight floats -> eight columns (r[k] = element k of every row).
+inline void transpose8(__m256 r[8]) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+  r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+  r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+  r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+  r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+  r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+  r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+  r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+// float(v) / 255 for the 8 bytes in the low half, without a division: q = v * (1/255) refined by
+// one Newton step (e = v - 255 q exactly, by FMA). Equal to the division for all 256 values; the
+// first call checks that against u8_to_unit() and falls back to the table if it ever were not.
+inline __m256 bytes_to_unit(__m128i b) {
+  const __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b));
+  const __m256 r = _mm256_set1_ps(1.0f / 255.0f);
+  const __m256 q = _mm256_mul_ps(v, r);
+  return _mm256_fmadd_ps(_mm256_fnmadd_ps(q, _mm256_set1_ps(255.0f), v), r, q);
+}
+bool bytes_to_unit_exact() {
+  static const bool exact = [] {
+    const float* unit = u8_to_unit();
+    alignas(32) float out[8];
+    for (int v = 0; v < 256; v += 8) {
+      const __m128i b = _mm_setr_epi8(char(v), char(v + 1), char(v + 2), char(v + 3), char(v + 4), char(v + 5),
+                                      char(v + 6), char(v + 7), 0, 0, 0, 0, 0, 0, 0, 0);
+      _mm256_store_ps(out, bytes_to_unit(b));
+      for (int k = 0; k < 8; ++k)
+        if (out[k] != unit[v + k]) return false;
+    }
+    return true;
+  }();
+  return exact;
+}
+#endif
+
+// Decoded uint8 (H, W, C) with C = 3 (or 1: grey, the same value for every channel).
 struct FillU8 {
   const uint8_t* data;
   int64_t width, channels;
-  void operator()(int64_t c, int64_t y0, int64_t nr, int64_t x0, int64_t x1, float* tile) const {
+
+  void scalar(int64_t y0, int64_t nr, int64_t x0, int64_t xb, int64_t x1, float* tiles) const {
     const float* unit = u8_to_unit();
-    const int64_t cs = channels == 1 ? 0 : c;
-    for (int64_t r = 0; r < nr; ++r) {
-      const uint8_t* s = data + ((y0 + r) * width + x0) * channels + cs;
-      float* d = tile + r;
-      for (int64_t x = x0; x < x1; ++x, s += channels, d += kTile) *d = unit[*s];
+    const int64_t span = x1 - x0, cn = channels;
+    for (int64_t c = 0; c < 3; ++c) {
+      float* tile = tiles + c * span * kTile;
+      const int64_t cs = cn == 1 ? 0 : c;
+      for (int64_t r = 0; r < kTile; ++r) {
+        float* d = tile + (xb - x0) * kTile + r;
+        if (r >= nr) {
+          for (int64_t x = xb; x < x1; ++x, d += kTile) *d = 0.0f;
+          continue;
+        }
+        const uint8_t* s = data + ((y0 + r) * width + xb) * cn + cs;
+        for (int64_t x = xb; x < x1; ++x, s += cn, d += kTile) *d = unit[*s];
+      }
     }
-    for (int64_t r = nr; r < kTile; ++r)
-      for (int64_t x = x0; x < x1; ++x) tile[(x - x0) * kTile + r] = 0.0f;
+  }
+
+  void operator()(int64_t y0, int64_t nr, int64_t x0, int64_t x1, float* tiles) const {
+    int64_t x = x0;
+#if defined(__AVX2__) && defined(__FMA__)
+    // 8 pixels x 8 rows at a time: split each row's 24 bytes into R, G, B, convert, transpose.
+    if (channels == 3 && bytes_to_unit_exact()) {
+      const int64_t span = x1 - x0;
+      const __m128i r_lo = _mm_setr_epi8(0, 3, 6, 9, 12, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+      const __m128i r_hi = _mm_setr_epi8(-1, -1, -1, -1, -1, -1, 10, 13, -1, -1, -1, -1, -1, -1, -1, -1);
+      const __m128i g_lo = _mm_setr_epi8(1, 4, 7, 10, 13, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+      const __m128i g_hi = _mm_setr_epi8(-1, -1, -1, -1, -1, 8, 11, 14, -1, -1, -1, -1, -1, -1, -1, -1);
+      const __m128i b_lo = _mm_setr_epi8(2, 5, 8, 11, 14, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+      const __m128i b_hi = _mm_setr_epi8(-1, -1, -1, -1, -1, 9, 12, 15, -1, -1, -1, -1, -1, -1, -1, -1);
+      for (; x + 8 <= x1; x += 8) {
+        __m256 rv[kTile], gv[kTile], bv[kTile];
+        for (int64_t r = 0; r < kTile; ++r) {
+          if (r >= nr) {
+            rv[r] = gv[r] = bv[r] = _mm256_setzero_ps();
+            continue;
+          }
+          const uint8_t* p = data + ((y0 + r) * width + x) * 3;  // bytes [0, 24) of 8 pixels
+          const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+          const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 8));
+          rv[r] = bytes_to_unit(_mm_or_si128(_mm_shuffle_epi8(lo, r_lo), _mm_shuffle_epi8(hi, r_hi)));
+          gv[r] = bytes_to_unit(_mm_or_si128(_mm_shuffle_epi8(lo, g_lo), _mm_shuffle_epi8(hi, g_hi)));
+          bv[r] = bytes_to_unit(_mm_or_si128(_mm_shuffle_epi8(lo, b_lo), _mm_shuffle_epi8(hi, b_hi)));
+        }
+        transpose8(rv);
+        transpose8(gv);
+        transpose8(bv);
+        float* d = tiles + (x - x0) * kTile;
+        for (int k = 0; k < 8; ++k) {
+          _mm256_storeu_ps(d + k * kTile, rv[k]);
+          _mm256_storeu_ps(d + span * kTile + k * kTile, gv[k]);
+          _mm256_storeu_ps(d + 2 * span * kTile + k * kTile, bv[k]);
+        }
+      }
+    }
+#endif
+    if (x < x1) scalar(y0, nr, x0, x, x1, tiles);
   }
 };
 
 // float32 planes (C, H, W), contiguous.
 struct FillPlanar {
   const float* data;
-  int64_t height, width;
-  void operator()(int64_t c, int64_t y0, int64_t nr, int64_t x0, int64_t x1, float* tile) const {
-    for (int64_t r = 0; r < nr; ++r) {
-      const float* s = data + (c * height + y0 + r) * width;
-      float* d = tile + r;
-      for (int64_t x = x0; x < x1; ++x, d += kTile) *d = s[x];
+  int64_t channels, height, width;
+  void operator()(int64_t y0, int64_t nr, int64_t x0, int64_t x1, float* tiles) const {
+    const int64_t span = x1 - x0;
+    for (int64_t c = 0; c < channels; ++c) {
+      float* tile = tiles + c * span * kTile;
+      int64_t x = x0;
+#if defined(__AVX2__) && defined(__FMA__)
+      for (; x + 8 <= x1; x += 8) {
+        __m256 v[kTile];
+        for (int64_t r = 0; r < kTile; ++r)
+          v[r] = r < nr ? _mm256_loadu_ps(data + (c * height + y0 + r) * width + x) : _mm256_setzero_ps();
+        transpose8(v);
+        for (int k = 0; k < 8; ++k) _mm256_storeu_ps(tile + (x - x0 + k) * kTile, v[k]);
+      }
+#endif
+      for (int64_t r = 0; r < kTile; ++r) {
+        float* d = tile + (x - x0) * kTile + r;
+        if (r >= nr) {
+          for (int64_t xx = x; xx < x1; ++xx, d += kTile) *d = 0.0f;
+          continue;
+        }
+        const float* s = data + (c * height + y0 + r) * width;
+        for (int64_t xx = x; xx < x1; ++xx, d += kTile) *d = s[xx];
+      }
     }
-    for (int64_t r = nr; r < kTile; ++r)
-      for (int64_t x = x0; x < x1; ++x) tile[(x - x0) * kTile + r] = 0.0f;
   }
 };
 
@@ -428,7 +545,7 @@ Tensor resize(const Tensor& image, IntArrayRef size, InterpolationMode interpola
     for (int64_t i = 0; i < n; ++i) {
       const float* src = img.data_ptr<float>() + i * c * h * w;
       const Target t{out.data_ptr<float>() + i * c * oh * ow, oh * ow, ow};
-      resample(FillPlanar{src, h, w}, c, py, px, t);
+      resample(FillPlanar{src, c, h, w}, c, py, px, t);
     }
   }
   return batched ? out : out.squeeze(0);
