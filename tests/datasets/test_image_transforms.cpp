@@ -150,6 +150,11 @@ TEST(ImageTransforms, BadArguments) {
   cfg = {};
   cfg.crop_pct = 0;
   EXPECT_THROW(datasets::preprocess(img, cfg), Error);
+  cfg.crop_pct = 1e-300;  // would resize to 2e302 pixels
+  EXPECT_THROW(datasets::preprocess(img, cfg), Error);
+  cfg = {};
+  cfg.input_size = {3, 224, int64_t{1} << 40};
+  EXPECT_THROW(datasets::preprocess(img, cfg), Error);
   cfg = {};
   EXPECT_THROW(datasets::preprocess(zeros({10, 10, 3}), cfg), Error);  // float, not a decoded image
   EXPECT_THROW(datasets::preprocess(zeros({10, 10, 4}, kUInt8), cfg), Error);

@@ -14,6 +14,11 @@
 //   Grey and palette images are expanded to RGB.
 // - 16-bit samples follow Pillow (see SixteenBit): colour keeps the high byte, grey is clipped.
 // - CMYK JPEGs are converted by OpenCV; they can differ from PIL's conversion by 1 in a channel.
+// - TIFF: the first page; 8- and 16-bit integer samples (float TIFFs are refused). libtiff's own
+//   handling of the Orientation tag and of unassociated alpha is neutralised (image.cpp) so TIFFs
+//   follow the same rules as the other formats.
+// - OpenCV and libpng print warnings to stderr for some files (e.g. "iCCP: known incorrect sRGB
+//   profile"); the pixels are unaffected and the messages cannot be turned off per call.
 // - Truncated files are errors (PIL raises "image file is truncated"; libjpeg alone would pad the
 //   missing rows with grey). Skipping bad files and counting them is the dataset reader's job.
 // Errors are ark::Error naming the file: "cannot read image '<path>': ..." for file-system

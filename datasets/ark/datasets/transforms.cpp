@@ -28,6 +28,10 @@ namespace ark::datasets {
 namespace {
 
 constexpr int kTile = 8;  // rows per width-pass tile: one AVX register of float32
+// Output sides up to 2^20 and inputs up to 2^32 keep torchvision's int(size * long / short) exact
+// in double (products below 2^53), as Python computes it.
+constexpr int64_t kMaxSide = int64_t{1} << 20;
+constexpr int64_t kMaxImageSide = int64_t{1} << 32;
 
 // torchvision's ToTensor: img.float().div(255), correctly rounded float division.
 const float* u8_to_unit() {
@@ -427,9 +431,14 @@ std::array<float, 3> as_float3(ArrayRef<double> v) { return {float(v[0]), float(
 void check_config(const PreprocessConfig& cfg) {
   ARK_CHECK(cfg.input_size[0] == 3, "preprocess: input_size must have 3 channels, got (", cfg.input_size[0], ", ",
             cfg.input_size[1], ", ", cfg.input_size[2], ")");
-  ARK_CHECK(cfg.input_size[1] > 0 && cfg.input_size[2] > 0, "preprocess: input_size must be positive, got (",
-            cfg.input_size[0], ", ", cfg.input_size[1], ", ", cfg.input_size[2], ")");
-  ARK_CHECK(cfg.crop_pct > 0 && std::isfinite(cfg.crop_pct), "preprocess: crop_pct must be positive, got ", cfg.crop_pct);
+  ARK_CHECK(cfg.input_size[1] > 0 && cfg.input_size[2] > 0 && cfg.input_size[1] <= kMaxSide &&
+                cfg.input_size[2] <= kMaxSide,
+            "preprocess: input_size must be in [1, ", kMaxSide, "], got (", cfg.input_size[0], ", ", cfg.input_size[1],
+            ", ", cfg.input_size[2], ")");
+  ARK_CHECK(cfg.crop_pct > 0 && std::isfinite(cfg.crop_pct) &&
+                static_cast<double>(std::max(cfg.input_size[1], cfg.input_size[2])) / cfg.crop_pct <= kMaxSide,
+            "preprocess: crop_pct must be positive and leave a resize size of at most ", kMaxSide, ", got ",
+            cfg.crop_pct);
   for (double s : cfg.std) ARK_CHECK(s != 0, "preprocess: std must be non-zero");
 }
 
@@ -503,7 +512,9 @@ Tensor to_tensor(const Tensor& image) {
 std::array<int64_t, 2> resized_output_size(int64_t height, int64_t width, IntArrayRef size, std::optional<int64_t> max_size) {
   ARK_CHECK(size.size() == 1 || size.size() == 2, "resize: size must be {s} or {h, w}, got ", size.size(), " values");
   ARK_CHECK(height > 0 && width > 0, "resize: empty image (", height, " x ", width, ")");
-  for (int64_t s : size) ARK_CHECK(s > 0, "resize: size must be positive, got ", s);
+  for (int64_t s : size) ARK_CHECK(s > 0 && s <= kMaxSide, "resize: size must be in [1, ", kMaxSide, "], got ", s);
+  ARK_CHECK(height <= kMaxImageSide && width <= kMaxImageSide, "resize: image too large (", height, " x ", width, ")");
+  if (max_size) ARK_CHECK(*max_size <= kMaxSide, "resize: max_size must be at most ", kMaxSide, ", got ", *max_size);
   if (size.size() == 2) {
     ARK_CHECK(!max_size, "resize: max_size is only allowed when size is a single int (torchvision)");
     return {size[0], size[1]};
