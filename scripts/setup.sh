@@ -15,7 +15,11 @@ PACKAGES=(
   dataset-fashion-mnist
   # tests: real photos for the image decoding/preprocessing tests (darknet's samples, skimage's data)
   darknet python3-skimage
+  # tests: Keras .h5 fixtures (h5py); the nsfwjs reference also uses darknet's dog.jpg (above)
+  python3-h5py
 )
+
+"$(dirname "$0")/fetch_assets.sh"  # npm assets (nsfwjs' Keras MobileNetV2); needs node/npm, not apt
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -12,6 +12,7 @@ namespace ark::models {
 void register_resnet_models();
 void register_vit_models();
 void register_mobilenet_models();
+void register_keras_resnet_models();
 
 namespace {
 std::map<std::string, ArchInfo>& table() {
@@ -25,6 +26,7 @@ void register_all() {
     register_resnet_models();
     register_vit_models();
     register_mobilenet_models();
+    register_keras_resnet_models();
   });
 }
 
