@@ -8,6 +8,7 @@
 #include "ark/core/tensor.h"
 #include "ark/ops/indexing.h"
 #include "ark/ops/ops.h"
+#include "ark/io/pth.h"
 #include "ark/io/safetensors.h"
 #include "ark/data/data.h"
 #include "ark/optim/optim.h"
