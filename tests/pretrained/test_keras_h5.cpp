@@ -16,6 +16,7 @@
 #include "ark/ark.h"
 #include "ark/models/registry.h"
 #include "ark/pretrained/keras_h5.h"
+#include "ark/pretrained/load_weights.h"
 #include "ark/pretrained/remap_keras.h"
 #include "support/reference.h"
 
@@ -255,6 +256,73 @@ TEST(KerasH5Isolation, HungChildIsKilled) {
   pt::detail::keras_h5_child_hook = nullptr;
   EXPECT_NE(e.find("timed out"), std::string::npos) << e;
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+}
+
+// ---- through ark::load_weights: detection by content, the "keras" remaps, strict checking ----
+
+TEST(KerasLoadWeights, DetectsRemapsAndLoads) {
+  pt::register_keras_weights();
+  pt::register_keras_weights();  // idempotent
+  std::string format;
+  EXPECT_EQ(pt::read_weights(fixtures() + "resnet50_weights.h5", &format).size(), 320u);
+  EXPECT_EQ(format, "keras-h5");
+
+  // ResNet50: the "keras" remap recognises the file's layers; the logits match Keras' graph.
+  auto m = ark::models::create("resnet50_keras", ten_classes());
+  const auto r = ark::load_weights(*m, fixtures() + "resnet50_weights.h5");
+  EXPECT_TRUE(r.missing_keys.empty() && r.unexpected_keys.empty());
+  m->eval();
+  ark::NoGradGuard g;
+  const auto ref = ark::io::load_safetensors(fixtures() + "resnet50_expected.safetensors");
+  const Tensor want = ref.tensors["logits"];
+  EXPECT_LE(ark::max(ark::abs(m->forward(ref.tensors["input"]) - want)).item<float>(),
+            5e-5 * std::max(1.0f, ark::max(ark::abs(want)).item<float>()));
+
+  // MobileNetV2 (whole-model file), into the model directly and into a module that holds it
+  // under a prefix (found from the first conv).
+  const auto keras = pt::read_keras_h5(fixtures() + "mobilenet_v2_whole.h5").tensors;
+  auto mn = ark::models::create("mobilenet_v2_keras");
+  ark::load_weights(*mn, fixtures() + "mobilenet_v2_whole.h5");
+  EXPECT_TRUE(ark::equal(mn->state_dict()["features.0.0.weight"], keras["Conv1/kernel"].permute({3, 2, 0, 1})));
+  struct Wrapper : ark::nn::Module {
+    Wrapper() : ark::nn::Module("Wrapper") { register_module("backbone", ark::models::create("mobilenet_v2_keras")); }
+  } wrapper;
+  ark::load_weights(wrapper, fixtures() + "mobilenet_v2_whole.h5");
+  EXPECT_TRUE(ark::equal(wrapper.state_dict()["backbone.classifier.1.weight"], keras["Logits/kernel"].t()));
+}
+
+TEST(KerasLoadWeights, CheckpointsThatDoNotFitListEveryDifference) {
+  pt::register_keras_weights();
+  // Shapes: 10 classes into a 1000-class model, 3 input channels into a 1-channel stem.
+  ark::models::ModelOptions o;
+  o.in_chans = 1;
+  auto m = ark::models::create("mobilenet_v2_keras", o);
+  std::string e = error_of([&] { ark::load_weights(*m, fixtures() + "mobilenet_v2_whole.h5"); });
+  ark::models::ModelOptions o10 = ten_classes();
+  o10.in_chans = 1;
+  auto m10 = ark::models::create("resnet50_keras", o10);
+  const std::string e2 = error_of([&] { ark::load_weights(*m10, fixtures() + "resnet50_weights.h5"); });
+  EXPECT_NE(e.find("mobilenet_v2_whole.h5"), std::string::npos) << e;
+  EXPECT_NE(e.find("keras-h5, remap 'keras'"), std::string::npos) << e;
+  EXPECT_NE(e.find("shape mismatch: features.0.0.weight expected [32, 1, 3, 3] got [32, 3, 3, 3]"), std::string::npos) << e;
+  EXPECT_NE(e2.find("shape mismatch: conv1.weight expected [64, 1, 7, 7] got [64, 3, 7, 7]"), std::string::npos) << e2;
+  EXPECT_EQ(e2.find("fc.weight"), std::string::npos) << e2;  // what fits is not listed
+
+  // Missing and unexpected: a file of other layers through an explicit remap; all listed at once.
+  auto r50 = ark::models::create("resnet50_keras", ten_classes());
+  e = error_of([&] {
+    ark::LoadOptions lo;
+    lo.remap = "keras_resnet50";
+    ark::load_weights(*r50, fixtures() + "small_weights.h5", lo);
+  });
+  EXPECT_NE(e.find("missing: [conv1.weight, conv1.bias, bn1.weight"), std::string::npos) << e;
+  EXPECT_NE(e.find("unexpected: [dense_1/kernel, dense_1/bias, bn/gamma, bn/beta, bn/moving_mean, bn/moving_variance]"),
+            std::string::npos) << e;
+  // The "keras" remap refuses a file whose architecture it cannot tell.
+  e = error_of([&] { ark::load_weights(*r50, fixtures() + "small_weights.h5"); });
+  EXPECT_NE(e.find("no known Keras architecture's layers"), std::string::npos) << e;
+  // Nothing was loaded by the failed attempts.
+  EXPECT_TRUE(ark::equal(r50->state_dict()["conv1.bias"], ark::zeros({64})));
 }
 
 TEST(KerasRemap, TablesAndErrors) {

@@ -17,6 +17,7 @@
 #include "ark/ark.h"
 #include "ark/models/mobilenet.h"
 #include "ark/models/registry.h"
+#include "ark/pretrained/load_weights.h"
 #include "ark/pretrained/remap_keras.h"
 #include "ark/pretrained/tfjs.h"
 #include "support/reference.h"
@@ -322,4 +323,27 @@ TEST(TfjsNsfwjs, RemapCoversTheBackboneExactly) {
   const Tensor dk = keras["block_3_depthwise/depthwise_kernel"];  // (3, 3, 144, 1)
   EXPECT_TRUE(ark::equal(m->state_dict()["features.4.conv.1.0.weight"], dk.permute({2, 3, 0, 1})));
   EXPECT_TRUE(ark::equal(m->state_dict()["features.0.1.running_var"], keras["bn_Conv1/moving_variance"]));
+}
+
+TEST(TfjsNsfwjs, LoadWeightsListsTheHeadItDoesNotHave) {
+  REQUIRE_NSFWJS();
+  pt::register_keras_weights();
+  const std::string path = nsfwjs_dir() + "/model.json";
+  auto m = ark::models::create("mobilenet_v2_keras", no_head());
+  // Strict: the dense head has no place in a headless MobileNetV2, and every tensor of it is named.
+  const std::string e = error_of([&] { ark::load_weights(*m, path); });
+  EXPECT_NE(e.find("(tfjs, remap 'keras')"), std::string::npos) << e;
+  EXPECT_NE(e.find("unexpected: [dense_1/kernel, dense_1/bias, dense_2/kernel, dense_2/bias, dense_3/kernel, dense_3/bias]"),
+            std::string::npos) << e;
+  EXPECT_EQ(e.find("missing"), std::string::npos) << e;
+  // Non-strict: the backbone loads, the head is reported as skipped.
+  ark::LoadOptions lax;
+  lax.strict = false;
+  const auto r = ark::load_weights(*m, path, lax);
+  EXPECT_TRUE(r.missing_keys.empty());
+  EXPECT_EQ(r.unexpected_keys.size(), 6u);
+  const auto keras = pt::read_tfjs(path);
+  EXPECT_TRUE(ark::equal(m->state_dict()["features.4.conv.1.0.weight"],
+                         keras["block_3_depthwise/depthwise_kernel"].permute({2, 3, 0, 1})));
+  EXPECT_TRUE(ark::equal(m->state_dict()["features.18.1.running_mean"], keras["Conv_1_bn/moving_mean"]));
 }

@@ -13,6 +13,9 @@ then perturbed, so eval-mode BN is neither the identity nor saturating), dropout
   keras_input          (2, 3, 97, 100): odd and even sizes, where TF and PyTorch padding differ
   keras_eval_logits    the same weights in Keras' graph: TF "same" padding on the stride-2 convs
                        (pad bottom/right), BN eps 1e-3 (ark's mobilenet_v2_keras)
+Beside OUT, the same state_dict as torch.save writes it: mobilenet_v2_zip.pth (the zip format)
+and mobilenet_v2_legacy.pth (_use_new_zipfile_serialization=False, inside a training checkpoint
+{'state_dict': ..., 'epoch': 3}), for ark::load_weights.
 Usage: mobilenet_reference.py OUT.safetensors
 """
 import os
@@ -72,6 +75,12 @@ def main():
         model.classifier[1].weight.uniform_(-0.1, 0.1)
         model.classifier[1].bias.uniform_(-0.1, 0.1)
     t = {"param." + k: v.clone() for k, v in model.state_dict().items()}
+    out_dir = os.path.dirname(os.path.abspath(out_path))
+    for name, obj, zipped in (("mobilenet_v2_zip.pth", model.state_dict(), True),
+                              ("mobilenet_v2_legacy.pth", {"state_dict": model.state_dict(), "epoch": 3}, False)):
+        tmp = os.path.join(out_dir, name + ".tmp")
+        torch.save(obj, tmp, _use_new_zipfile_serialization=zipped)
+        os.replace(tmp, os.path.join(out_dir, name))
 
     x = torch.rand(2, 3, 96, 96)
     t["input"] = x

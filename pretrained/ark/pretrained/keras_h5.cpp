@@ -629,4 +629,8 @@ KerasH5File read_keras_h5(const std::string& path, const KerasH5Options& options
 
 io::TensorDict load_keras_h5(const std::string& path) { return read_keras_h5(path).tensors; }
 
+WeightsReader keras_h5_reader() {
+  return {"keras-h5", [](std::string_view prefix, uint64_t) { return looks_like_hdf5(prefix); }, load_keras_h5, "keras"};
+}
+
 }  // namespace ark::pretrained

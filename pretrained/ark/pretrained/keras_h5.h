@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "ark/io/safetensors.h"
+#include "ark/pretrained/load_weights.h"
 
 namespace ark::pretrained {
 
@@ -49,6 +50,10 @@ KerasH5File read_keras_h5(const std::string& path, const KerasH5Options& options
 
 /// Just the tensors (the reader signature ark::load_weights' format registry takes).
 io::TensorDict load_keras_h5(const std::string& path);
+
+/// The "keras-h5" reader for ark::load_weights: detected by the HDF5 signature, default remap
+/// "keras" (registered with it by register_keras_weights(), remap_keras.h).
+WeightsReader keras_h5_reader();
 
 namespace detail {
 /// Test seam: runs in the isolated child before parsing (a test makes it crash or hang).

@@ -3,9 +3,14 @@
 #include "ark/pretrained/remap_keras.h"
 
 #include <algorithm>
+#include <mutex>
 #include <vector>
 
 #include "ark/ops/ops.h"
+#include "ark/pretrained/keras_h5.h"
+#include "ark/pretrained/load_weights.h"
+#include "ark/pretrained/remap.h"
+#include "ark/pretrained/tfjs.h"
 
 namespace ark::pretrained {
 
@@ -112,6 +117,7 @@ io::TensorDict remap_keras(const io::TensorDict& keras, const KerasLayerMap& lay
     const auto module = resolve(layer);
     if (!module) {
       if (std::find(unmapped.begin(), unmapped.end(), layer) == unmapped.end()) unmapped.push_back(layer);
+      if (options.keep_unmapped && !options.strict) out.insert(key, t);
       continue;
     }
     const std::string& m = *module;
@@ -155,5 +161,97 @@ io::TensorDict remap_keras_mobilenet_v2(const io::TensorDict& keras) {
   return remap_keras(keras, keras_layer_mobilenet_v2);
 }
 io::TensorDict remap_keras_resnet50(const io::TensorDict& keras) { return remap_keras(keras, keras_layer_resnet50); }
+
+namespace {
+
+/// The Keras layer name of a "<...>/<layer>/<weight>" key ("" when it has no layer part).
+std::string layer_of(const std::string& key) {
+  const size_t s2 = key.rfind('/');
+  if (s2 == std::string::npos || s2 == 0) return {};
+  const size_t s1 = key.rfind('/', s2 - 1);
+  return key.substr(s1 == std::string::npos ? 0 : s1 + 1, s2 - (s1 == std::string::npos ? 0 : s1 + 1));
+}
+
+/// A Keras architecture as load_weights sees it: its layer table, a layer only it has (to
+/// recognise a file), and the target key of its first conv (to find the module's prefix).
+struct KerasArch {
+  const char* name;
+  KerasLayerMap layers;
+  const char* marker_layer;
+  const char* first_conv_key;
+};
+
+const std::vector<KerasArch>& keras_archs() {
+  static const std::vector<KerasArch> archs = {
+      {"mobilenet_v2_keras", keras_layer_mobilenet_v2, "Conv1", "features.0.0.weight"},
+      {"resnet50_keras", keras_layer_resnet50, "conv1_conv", "conv1.weight"},
+  };
+  return archs;
+}
+
+/// load_weights' remap for Keras files: one architecture's table (or, for "keras", the one whose
+/// marker layer the file has), under the prefix the module holds it at; unmapped layers keep
+/// their Keras keys so that load_weights reports them.
+class KerasRemap : public Remap {
+ public:
+  explicit KerasRemap(std::string arch) : arch_(std::move(arch)) {}
+
+  io::TensorDict apply(const io::TensorDict& source, const RemapContext& ctx) const override {
+    const KerasArch* arch = nullptr;
+    for (const KerasArch& a : keras_archs()) {
+      if (!arch_.empty() && arch_ != a.name) continue;
+      if (arch_.empty()) {
+        bool has = false;
+        for (const auto& item : source) has = has || layer_of(item.key()) == a.marker_layer;
+        if (!has) continue;
+      }
+      arch = &a;
+      break;
+    }
+    if (!arch) {
+      std::string names;
+      for (const KerasArch& a : keras_archs())
+        names += std::string(names.empty() ? "" : ", ") + a.marker_layer + " -> " + a.name;
+      ARK_ERROR("remap 'keras' of ", ctx.path, ": no known Keras architecture's layers in the file (", names,
+                "); pass LoadOptions::remap, or use remap_keras() with a layer table");
+    }
+    KerasRemapOptions options;
+    options.strict = false;
+    options.keep_unmapped = true;
+    // The module may hold the model under a prefix ("backbone."): find it from the first conv.
+    const std::string first = arch->first_conv_key;
+    if (!ctx.target.contains(first)) {
+      for (const auto& item : ctx.target) {
+        const std::string& k = item.key();
+        if (k.size() > first.size() && k.compare(k.size() - first.size(), first.size(), first) == 0 &&
+            k[k.size() - first.size() - 1] == '.') {
+          options.prefix = k.substr(0, k.size() - first.size());
+          break;
+        }
+      }
+    }
+    try {
+      return remap_keras(source, arch->layers, options);
+    } catch (const Error& e) {
+      throw Error("remap of " + ctx.path + ": " + e.msg());
+    }
+  }
+
+ private:
+  std::string arch_;  // empty: chosen from the file
+};
+
+}  // namespace
+
+void register_keras_weights() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    register_reader(keras_h5_reader());
+    register_reader(tfjs_reader());
+    register_remap("keras", std::make_shared<const KerasRemap>(""));
+    register_remap("keras_mobilenet_v2", std::make_shared<const KerasRemap>("mobilenet_v2_keras"));
+    register_remap("keras_resnet50", std::make_shared<const KerasRemap>("resnet50_keras"));
+  });
+}
 
 }  // namespace ark::pretrained

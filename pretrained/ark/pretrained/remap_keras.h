@@ -12,6 +12,13 @@
 // Keras keeps no BatchNorm batch counter, so each BN also gets num_batches_tracked = 0 (what
 // PyTorch gives checkpoints that predate the counter), which lets strict loading pass.
 // Nested models ("<outer>/<layer>/<weight>") are matched on their last two name components.
+//
+// For ark::load_weights, register_keras_weights() adds the readers "keras-h5" and "tfjs" and the
+// remaps "keras" (picks the table from the file's layer names: Conv1 -> mobilenet_v2_keras,
+// conv1_conv -> resnet50_keras; the module may hold the model under a prefix, found from its
+// first conv), "keras_mobilenet_v2" and "keras_resnet50". Those remaps keep the tensors of layers
+// their table lacks under their Keras names ("dense_1/kernel"), so a strict load lists them as
+// unexpected and a non-strict one skips them.
 #pragma once
 #include <functional>
 #include <map>
@@ -29,6 +36,7 @@ struct KerasRemapOptions {
   std::string prefix;                               // prepended to the table's names ("backbone.")
   std::map<std::string, std::string> extra_layers;  // more layers, mapped as given (a custom head)
   bool strict = true;                               // layers nobody maps are an error (else dropped)
+  bool keep_unmapped = false;                       // with strict = false: keep them under their Keras key
 };
 
 /// Renames and re-lays-out every tensor. Throws ark::Error listing every unmapped layer (strict),
@@ -44,5 +52,8 @@ std::optional<std::string> keras_layer_resnet50(const std::string& layer);
 /// remap registry takes).
 io::TensorDict remap_keras_mobilenet_v2(const io::TensorDict& keras);
 io::TensorDict remap_keras_resnet50(const io::TensorDict& keras);
+
+/// Registers the Keras readers and remaps with ark::load_weights (see the file comment). Idempotent.
+void register_keras_weights();
 
 }  // namespace ark::pretrained

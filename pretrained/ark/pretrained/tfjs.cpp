@@ -282,4 +282,9 @@ io::TensorDict read_tfjs(const std::string& model_json_path, const TfjsOptions& 
       options);
 }
 
+WeightsReader tfjs_reader() {
+  return {"tfjs", [](std::string_view prefix, uint64_t) { return looks_like_tfjs_model_json(prefix); },
+          [](const std::string& path) { return read_tfjs(path); }, "keras"};
+}
+
 }  // namespace ark::pretrained

@@ -18,6 +18,7 @@
 #include <string_view>
 
 #include "ark/io/safetensors.h"
+#include "ark/pretrained/load_weights.h"
 
 namespace ark::pretrained {
 
@@ -37,5 +38,10 @@ using TfjsShardReader = std::function<std::string(const std::string& path)>;
 /// fuzzer use). `origin` names the source in error messages.
 io::TensorDict parse_tfjs(std::string_view model_json, const TfjsShardReader& read_shard,
                           const std::string& origin = "<memory>", const TfjsOptions& options = {});
+
+/// The "tfjs" reader for ark::load_weights (the path is model.json's): detected by a JSON object
+/// with modelTopology/weightsManifest, default remap "keras" (registered with it by
+/// register_keras_weights(), remap_keras.h).
+WeightsReader tfjs_reader();
 
 }  // namespace ark::pretrained
