@@ -219,6 +219,9 @@ TEST(PthMalformed, B39_BadPersistentIdsAndStorages) {
   expect_error(make_pth(sd_pickle({{"a", "FloatStorage", "0", 4, 0, {4}, {1}}, {"b", "IntStorage", "0", 4, 0, {4}, {1}}}),
                         {{"0", std::string(16, '\0')}}),
                "storage '0' is used as torch.FloatStorage");
+  // A bool that is neither 0 nor 1 would be undefined behaviour to read.
+  expect_error(make_pth(sd_pickle({{"z", "BoolStorage", "0", 2, 0, {2}, {1}}}), {{"0", std::string("\x01\x02", 2)}}),
+               "bool storage '0' holds the byte 2 at element 1");
   // Legacy storage views (pre-0.4) are refused.
   expect_pickle_error(Pickle().proto().mark().str("storage").global("torch", "FloatStorage").str("0").str("cpu").i(4)
                           .mark().str("1").i(0).i(2).tuple().tuple().persid().stop(),
@@ -339,6 +342,63 @@ TEST(PthMalformed, B44_PickleBombs) {
   };
   level(40);
   bomb(q.stop().bytes(), "limit exceeded: more than");
+  // The same with empty dicts at the bottom: containers count as visits too.
+  Pickle e;
+  e.proto();
+  std::function<void(uint32_t)> empty_level = [&](uint32_t l) {
+    if (l == 0) {
+      e.empty_dict().put(0);
+      return;
+    }
+    e.empty_dict().put(l).mark().str("a");
+    empty_level(l - 1);
+    e.str("b").get(l - 1).setitems();
+  };
+  empty_level(40);
+  bomb(e.stop().bytes(), "limit exceeded: more than");
+  // 4 KB keys on every level: 2^20 paths of 80 KB each hit the path budget, not the visit cap.
+  Pickle w;
+  w.proto();
+  std::function<void(uint32_t)> wide_level = [&](uint32_t l) {
+    if (l == 0) {
+      w.none().put(0);
+      return;
+    }
+    w.empty_dict().put(l).mark().str("a" + std::string(4000, 'k'));
+    wide_level(l - 1);
+    w.str("b" + std::string(4000, 'k')).get(l - 1).setitems();
+  };
+  wide_level(20);
+  bomb(w.stop().bytes(), "limit exceeded: more than 268435456 bytes of key paths");
+  // A memoised 4 KB key set again and again: each SETITEM hashes it, within a budget.
+  Pickle k;
+  k.proto().empty_dict().str(std::string(4000, 'k')).put(0).none().setitem();
+  for (int i = 0; i < 70'000; ++i) k.get(0).none().setitem();
+  bomb(k.stop().bytes(), "limit exceeded: more than 268435456 bytes of dict keys and copies");
+  expect_pickle_error(Pickle().proto().empty_dict().str(std::string(5000, 'k')).none().setitem().stop(),
+                      "dict key longer than 4096 bytes");
+  // set(big_list) over and over: each call copies the list, within the same budget (lowered
+  // here to keep the test's memory small).
+  Pickle copy_bomb;
+  copy_bomb.proto().empty_list();      // the outer list the sets go into
+  copy_bomb.empty_list().put(0);       // the big list: 200k items
+  for (int batch = 0; batch < 4; ++batch) {
+    copy_bomb.mark();
+    for (int i = 0; i < 50'000; ++i) copy_bomb.none();
+    copy_bomb.op('e');
+  }
+  copy_bomb.append().global("builtins", "set").put(1).append();
+  for (int i = 0; i < 1000; ++i) copy_bomb.get(1).mark().get(0).tuple().reduce().append();
+  io::PthOptions small;
+  small.limits.max_copied_bytes = size_t{16} << 20;
+  const std::string copy_bytes = with_pickle(copy_bomb.stop().bytes());
+  try {
+    io::parse_pth(copy_bytes.data(), copy_bytes.size(), "case.pth", small);
+    ADD_FAILURE() << "set() copies were not bounded";
+  } catch (const Error& err) {
+    EXPECT_NE(std::string(err.what()).find("limit exceeded: more than 16777216 bytes of dict keys and copies"),
+              std::string::npos) << err.what();
+  }
   // A list that contains itself.
   bomb(Pickle().proto().empty_list().put(0).get(0).append().stop().bytes(), "contains itself");
 }

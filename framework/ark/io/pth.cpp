@@ -68,6 +68,15 @@ std::shared_ptr<Storage> make_storage(const char* p, size_t nbytes, ScalarType d
   return st;
 }
 
+// A bool element is one byte that must be 0 or 1: any other value would be read as a C++ bool
+// that is neither true nor false (undefined behaviour), so such files are refused.
+void check_bool_storage(const std::string& name, const std::string& key, const char* p, size_t nbytes) {
+  for (size_t i = 0; i < nbytes; ++i)
+    if (static_cast<unsigned char>(p[i]) > 1)
+      fail(name, "bool storage '" + key + "' holds the byte " + std::to_string(static_cast<unsigned char>(p[i])) +
+                     " at element " + std::to_string(i) + " (bools must be 0 or 1)");
+}
+
 std::string scalar_text(const pickle::Object& o) {
   using pickle::Kind;
   switch (o.kind) {
@@ -192,6 +201,7 @@ PthFile read_zip(const unsigned char* d, size_t size, const std::string& name, c
       fail(name, "record " + rec->name + " has " + std::to_string(rec->size) + " bytes but its " + std::to_string(s.numel) +
                      " " + dtype_name(s.dtype) + " elements need " + std::to_string(need));
     const std::string_view bytes = zip.stored(*rec, opt.verify_crc32);
+    if (s.dtype == kBool) check_bool_storage(name, s.key, bytes.data(), bytes.size());
     storages.push_back(make_storage(bytes.data(), bytes.size(), s.dtype, big_endian, owner));
   }
   return collect(root, storages, name, std::move(info));
@@ -241,6 +251,7 @@ PthFile read_legacy(const unsigned char* d, size_t size, const std::string& name
     if (nbytes > size - pos)
       fail(name, "truncated: storage '" + k->s + "' needs " + std::to_string(nbytes) + " bytes, " +
                      std::to_string(size - pos) + " left");
+    if (s.dtype == kBool) check_bool_storage(name, k->s, reinterpret_cast<const char*>(d + pos), nbytes);
     storages[s.index] = make_storage(reinterpret_cast<const char*>(d + pos), nbytes, s.dtype, big_endian, owner);
     pos += nbytes;
   }

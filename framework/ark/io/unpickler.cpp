@@ -101,9 +101,13 @@ const Object* Object::get(std::string_view key) const {
   return nullptr;
 }
 
-// The canonical text of a hashable dict key (so equal keys replace, as in Python).
+// The canonical text of a hashable dict key (so equal keys replace, as in Python). Keys are
+// short in any real checkpoint; the cap is checked before a string is appended so a huge key
+// costs nothing.
 void Unpickler::Machine::canonical(const Object* o, std::string& out, int depth) {
-  if (out.size() > 4096 || depth > 16) limit("dict key too large");
+  constexpr size_t kMaxKeyText = 4096;
+  if (out.size() > kMaxKeyText || depth > 16 || o->s.size() > kMaxKeyText - out.size())
+    limit("dict key longer than " + std::to_string(kMaxKeyText) + " bytes or nested deeper than 16");
   switch (o->kind) {
     case Kind::Str: out += 's'; out += std::to_string(o->s.size()); out += ':'; out += o->s; return;
     case Kind::Bytes: out += 'b'; out += std::to_string(o->s.size()); out += ':'; out += o->s; return;
@@ -137,6 +141,7 @@ void Unpickler::Machine::set_item(Object* dict, Object* key, Object* value) {
     fail(std::string(opcode_name(op)) + " on a " + kind_name(dict->kind) + " (only dicts take items)");
   std::string k;
   canonical(key, k, 0);
+  spend(k.size());
   if (!dict->dict_index) dict->dict_index = std::make_unique<std::unordered_map<std::string, size_t>>();
   auto [it, fresh] = dict->dict_index->emplace(std::move(k), dict->dict_size());
   if (fresh) {
@@ -336,16 +341,23 @@ struct Walker {
       : fn(f), name(n), max_depth(depth), max_leaves(leaves) {}
   const std::function<void(const std::string&, const Object&)>& fn;
   const std::string& name;
-  size_t max_depth, max_leaves, leaves = 0;
+  size_t max_depth, max_leaves;
+  size_t visited = 0;     // every value, containers included: a shared empty dict costs a visit too
+  size_t path_bytes = 0;  // the paths built so far: long keys times many visits is the other blow-up
+  static constexpr size_t kMaxPathBytes = size_t{256} << 20;
   std::unordered_set<const Object*> active;  // containers on the current path
 
-  static std::string join(const std::string& prefix, const std::string& part) { return prefix.empty() ? part : prefix + "." + part; }
+  std::string join(const std::string& prefix, const std::string& part) {
+    path_bytes += prefix.size() + part.size() + 1;
+    if (path_bytes > kMaxPathBytes)
+      throw Error(name + ": limit exceeded: more than " + std::to_string(kMaxPathBytes) + " bytes of key paths");
+    return prefix.empty() ? part : prefix + "." + part;
+  }
   void walk(const Object* o, const std::string& path, size_t depth) {
+    if (++visited > max_leaves) throw Error(name + ": limit exceeded: more than " + std::to_string(max_leaves) + " values");
     const bool container = o->kind == Kind::Dict || o->kind == Kind::List || o->kind == Kind::Tuple;
     if (!container) {
-      if (o->kind == Kind::Set) return;
-      if (++leaves > max_leaves) throw Error(name + ": limit exceeded: more than " + std::to_string(max_leaves) + " values");
-      fn(path, *o);
+      if (o->kind != Kind::Set) fn(path, *o);
       return;
     }
     if (depth >= max_depth)

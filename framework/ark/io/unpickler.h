@@ -74,16 +74,21 @@ struct Object {
   const Object* get(std::string_view key) const;
 };
 
-/// Hard caps. The defaults admit any real state dict (a few hundred bytes of pickle per tensor)
-/// with a wide margin and bound memory to a few hundred MB for hostile input.
+/// Hard caps. The defaults admit any real state dict (a few hundred bytes of pickle per tensor,
+/// so a 70B-parameter model's data.pkl is well under 1 MB) with a wide margin, and bound the
+/// memory and time hostile input can take to a few hundred MB and a few seconds.
 struct Limits {
-  size_t max_pickle_bytes = size_t{256} << 20;
+  size_t max_pickle_bytes = size_t{64} << 20;
   size_t max_string_bytes = size_t{16} << 20;
   size_t max_stack = 100'000;      // items on the stack and under marks, together
   size_t max_memo = size_t{1} << 20;
-  size_t max_objects = size_t{1} << 22;
+  size_t max_objects = size_t{1} << 21;
   size_t max_rank = 16;
   size_t max_storages = size_t{1} << 20;
+  /// What the VM copies out of objects it already has, all together: the text of dict keys
+  /// (each SETITEM hashes its key), set()/torch.Size() of a list, _codecs.encode of a string.
+  /// Without it a small pickle could ask for the same big copy millions of times via the memo.
+  size_t max_copied_bytes = size_t{256} << 20;
 };
 
 class Unpickler {
@@ -110,6 +115,7 @@ class Unpickler {
   std::string name_;
   Limits limits_;
   std::deque<Object> arena_;  // owns every object: reference cycles cannot leak
+  size_t copied_bytes_ = 0;   // against Limits::max_copied_bytes
   std::vector<const Object*> storages_;
   std::unordered_map<std::string, Object*> storage_by_key_;
 };
@@ -117,9 +123,9 @@ class Unpickler {
 /// Calls `fn(path, object)` for every tensor under `root`, and for every leaf that is a number,
 /// string, bool or None, in pickle order. Dict keys (strings, or integers written in decimal) and
 /// list/tuple positions join into dotted paths ("state_dict.layer1.0.weight"). Containers under
-/// non-string keys are skipped. Throws "limit exceeded" past `max_depth` levels or `max_leaves`
-/// leaves (shared substructures can make the tree exponentially larger than the pickle), and on
-/// a container that contains itself.
+/// non-string keys are skipped. Throws "limit exceeded" past `max_depth` levels, `max_leaves`
+/// values visited (containers included) or 256 MB of paths built (shared substructures can make
+/// the tree exponentially larger than the pickle), and on a container that contains itself.
 void for_each_leaf(const Object* root, const std::function<void(const std::string&, const Object&)>& fn,
                    const std::string& name, size_t max_depth = 64, size_t max_leaves = size_t{1} << 22);
 

@@ -174,6 +174,7 @@ Object* Unpickler::Machine::call(const Object* f, const std::vector<Object*>& a)
       if (a.size() != 2 || a[0]->kind != Kind::Str || a[1]->kind != Kind::Str)
         bad_args(f, "expected encode(str, encoding)");
       Object* b = make(Kind::Bytes);
+      spend(a[0]->s.size());
       if (a[1]->s == "latin1" || a[1]->s == "latin-1") {
         // Code points below 256 become one byte each (how protocol 2 pickles bytes).
         const std::string& s = a[0]->s;
@@ -207,7 +208,10 @@ Object* Unpickler::Machine::call(const Object* f, const std::vector<Object*>& a)
       Object* s = make(Kind::Set);
       if (a.size() > 1 || (a.size() == 1 && a[0]->kind != Kind::List && a[0]->kind != Kind::Tuple && a[0]->kind != Kind::Set))
         bad_args(f, "expected set([items])");
-      if (a.size() == 1) s->items = a[0]->items;
+      if (a.size() == 1) {
+        spend(a[0]->items.size() * sizeof(Object*));
+        s->items = a[0]->items;
+      }
       return s;
     }
     case kBytes:
@@ -217,7 +221,10 @@ Object* Unpickler::Machine::call(const Object* f, const std::vector<Object*>& a)
       if (a.size() > 1 || (a.size() == 1 && a[0]->kind != Kind::Tuple && a[0]->kind != Kind::List))
         bad_args(f, "expected Size(tuple)");
       Object* t = make(Kind::Tuple);
-      if (a.size() == 1) t->items = a[0]->items;
+      if (a.size() == 1) {
+        spend(a[0]->items.size() * sizeof(Object*));
+        t->items = a[0]->items;
+      }
       return t;
     }
     case kSparse: fail(f->s + ": sparse, quantized and meta tensors are not supported");

@@ -2,6 +2,7 @@
 // unpickler_globals.cpp (the allowlist and what "calling" an allowlisted name builds). Internal:
 // not part of the API.
 #pragma once
+#include <algorithm>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -91,6 +92,12 @@ struct Unpickler::Machine {
     Object* o = make(k);
     o->s.assign(reinterpret_cast<const char*>(p), n);
     return o;
+  }
+  // Accounts for `n` bytes copied from existing objects (Limits::max_copied_bytes).
+  void spend(size_t n) {
+    if (n > up.limits_.max_copied_bytes - std::min(up.copied_bytes_, up.limits_.max_copied_bytes) ||
+        (up.copied_bytes_ += n) > up.limits_.max_copied_bytes)
+      limit("more than " + std::to_string(up.limits_.max_copied_bytes) + " bytes of dict keys and copies");
   }
   Object* make_int(int64_t v) {
     Object* o = make(Kind::Int);
