@@ -101,14 +101,14 @@ TEST(Tfjs, QuantizedAndIntegerDtypes) {
   const std::vector<uint16_t> q16 = {0, 65535, 1000};
   const std::vector<uint16_t> h = {0x3c00, 0xc000, 0x3555, 0x0001};  // 1, -2, 0.333251953125, 2^-24
   const std::vector<int32_t> i32 = {-7, 0, 123456789};
-  const std::vector<uint8_t> qi = {0, 3, 10};
+  const std::vector<uint8_t> qi = {0, 1, 3, 10};
   const std::vector<uint8_t> bools = {1, 0, 1};
   const std::string json = R"({"weightsManifest":[{"paths":["w.bin"],"weights":[
     {"name":"u8","shape":[4],"dtype":"float32","quantization":{"dtype":"uint8","scale":0.1,"min":-1.5}},
     {"name":"u16","shape":[3],"dtype":"float32","quantization":{"dtype":"uint16","scale":0.001,"min":2}},
     {"name":"f16","shape":[2,2],"dtype":"float32","quantization":{"dtype":"float16"}},
     {"name":"i32","shape":[3],"dtype":"int32"},
-    {"name":"qi","shape":[3],"dtype":"int32","quantization":{"dtype":"uint8","scale":0.5,"min":-1}},
+    {"name":"qi","shape":[4],"dtype":"int32","quantization":{"dtype":"uint8","scale":0.5,"min":-1}},
     {"name":"b","shape":[3],"dtype":"bool"}]}]})";
   const std::string path = write_model("dtypes", json, {{"w.bin", raw(q8) + raw(q16) + raw(h) + raw(i32) + raw(qi) + raw(bools)}});
   const auto t = pt::read_tfjs(path);
@@ -123,8 +123,9 @@ TEST(Tfjs, QuantizedAndIntegerDtypes) {
   EXPECT_EQ(t["i32"][2].item<int32_t>(), 123456789);
   EXPECT_EQ(t["qi"].dtype(), ark::kInt);  // dequantized then rounded, as TF.js does for int32
   EXPECT_EQ(t["qi"][0].item<int32_t>(), -1);
-  EXPECT_EQ(t["qi"][1].item<int32_t>(), 1);  // round(0.5)
-  EXPECT_EQ(t["qi"][2].item<int32_t>(), 4);
+  EXPECT_EQ(t["qi"][1].item<int32_t>(), 0);  // Math.round(-0.5): halves go up
+  EXPECT_EQ(t["qi"][2].item<int32_t>(), 1);  // Math.round(0.5)
+  EXPECT_EQ(t["qi"][3].item<int32_t>(), 4);
   EXPECT_EQ(t["b"].dtype(), ark::kBool);
   EXPECT_EQ(t["b"][1].item<bool>(), false);
 }

@@ -162,7 +162,11 @@ Tensor decode(const Spec& s, const char* src) {
       } else {
         auto* out = t.data_ptr<int32_t>();
         for (int64_t i = 0; i < n; ++i) {
-          const double v = std::round(q(i) * s.scale + s.min);
+          // TF.js: Int32Array.from(q, v => Math.round(v * scale + min)); Math.round sends halves
+          // up (-0.5 -> 0), std::round away from zero (-0.5 -> -1). x - floor(x) is exact here.
+          const double x = q(i) * s.scale + s.min;
+          double v = std::floor(x);
+          if (x - v >= 0.5) v += 1;
           ARK_CHECK(v >= std::numeric_limits<int32_t>::min() && v <= std::numeric_limits<int32_t>::max(),
                     "tfjs: weight '", s.name, "': dequantized value ", v, " does not fit int32");
           out[i] = static_cast<int32_t>(v);

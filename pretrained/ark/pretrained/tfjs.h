@@ -5,7 +5,7 @@
 // Within a group the shards are concatenated and the tensors packed back to back, little-endian,
 // in manifest order; the group's bytes must be used exactly (no gap, no trailing byte).
 // Quantized tensors are dequantized as TF.js does: uint8/uint16 `value = q * scale + min` (in
-// double, then rounded to float32; rounded to the nearest integer for int32 tensors), float16 widened.
+// double, then rounded to float32; for int32 tensors Math.round: nearest, halves up), float16 widened.
 //
 // Tensors come back under their manifest names ("Conv1/kernel") in Keras' layouts (HWIO kernels);
 // pretrained/remap_keras maps them onto ark models. The model topology is never interpreted.
