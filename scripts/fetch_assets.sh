@@ -31,7 +31,7 @@ fetch_nsfwjs() {
   mkdir -p "$ASSETS"
   local work
   work=$(mktemp -d "$ASSETS/.$name-$version.XXXXXX")
-  trap 'rm -rf "$work"' RETURN
+  trap 'rm -rf "$work"; trap - RETURN' RETURN
   if ! (cd "$work" && npm pack --silent "$name@$version" >/dev/null 2>"$work/npm.log"); then
     warn "npm pack $name@$version failed (offline?); tests that need it will skip"
     sed 's/^/  /' "$work/npm.log" >&2 || true
