@@ -293,6 +293,15 @@ TEST(KerasLoadWeights, CheckpointsThatDoNotFitListEveryDifference) {  // B53
   EXPECT_NE(e2.find("shape mismatch: conv1.weight expected [64, 1, 7, 7] got [64, 3, 7, 7]"), std::string::npos) << e2;
   EXPECT_EQ(e2.find("fc.weight"), std::string::npos) << e2;  // what fits is not listed
 
+  // A mis-shaped dataset, a missing weight and an extra layer in one file: all listed at once.
+  auto mn = ark::models::create("mobilenet_v2_keras");
+  e = error_of([&] { ark::load_weights(*mn, fixtures() + "misfit_mobilenet_v2.h5"); });
+  EXPECT_NE(e.find("misfit_mobilenet_v2.h5"), std::string::npos) << e;
+  EXPECT_NE(e.find("missing: [features.18.1.weight]"), std::string::npos) << e;
+  EXPECT_NE(e.find("unexpected: [extra_dense/kernel]"), std::string::npos) << e;
+  EXPECT_NE(e.find("shape mismatch: features.4.conv.0.0.weight expected [144, 24, 1, 1] got [100, 24, 1, 1]"),
+            std::string::npos) << e;
+
   // Missing and unexpected: a file of other layers through an explicit remap; all listed at once.
   auto& r50 = m10;
   e = error_of([&] {

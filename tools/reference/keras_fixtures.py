@@ -10,6 +10,8 @@ Writes into DIR = dirname(OUT)/keras_fixtures/, then OUT (a stamp) last:
                                keras_applications), random weights, a model_config with a Lambda
                                layer (B56), optimizer weights; expected values in
                                mobilenet_v2_expected.safetensors ("<layer>/<weight>")
+  misfit_mobilenet_v2.h5       weights-only MobileNetV2 with a mis-shaped kernel, a missing gamma
+                               and an extra layer (a checkpoint that does not fit)
   resnet50_weights.h5          weights-only tf.keras ResNet50 (10 classes) with calibrated random
                                weights; resnet50_expected.safetensors: input and eval logits from a
                                PyTorch implementation of Keras' graph written here (NCHW, float64)
@@ -232,6 +234,18 @@ def main():
         logits = resnet50_forward(w, x.double())
     write_keras(P("resnet50_weights.h5"), rn)
     safetensors_py.save(P("resnet50_expected.safetensors"), {"input": x, "logits": logits.float()})
+
+    # A MobileNetV2 that does not fit (weights-only): a mis-shaped dataset, a weight left out of
+    # its layer, a layer the architecture lacks; load_weights must list all three at once.
+    misfit = []
+    for layer, ws in mb:
+        if layer == "block_3_expand":
+            ws = [("block_3_expand/kernel:0", rng.standard_normal((1, 1, 24, 100)).astype("f4"))]
+        elif layer == "Conv_1_bn":
+            ws = [(n, a) for n, a in ws if not n.endswith("gamma:0")]
+        misfit.append((layer, ws))
+    misfit.append(("extra_dense", [("extra_dense/kernel:0", rng.standard_normal((4, 2)).astype("f4"))]))
+    write_keras(P("misfit_mobilenet_v2.h5"), misfit)
 
     # ---- small valid files ----
     small = {}
