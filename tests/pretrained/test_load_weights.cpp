@@ -180,6 +180,21 @@ TEST(LoadWeights, RemapsTransformsAndReaderRegistry) {
   opt.remap = "test-foreign";
   load_weights(*m, path, opt);
   expect_pytorch_output(m, "remapped");
+  // The same remap as one function.
+  pretrained::register_remap("test-foreign-fn", [](const io::TensorDict& src, const pretrained::RemapContext& ctx) {
+    io::TensorDict out;
+    for (const auto& item : src) {
+      if (item.key().rfind("net.", 0) != 0) continue;
+      const std::string key = item.key().substr(4);
+      out.insert(key, key == "0.weight" ? item.value().t().contiguous() : item.value());
+    }
+    EXPECT_TRUE(ctx.target.contains("0.weight"));
+    return out;
+  });
+  auto m_fn = tiny();
+  opt.remap = "test-foreign-fn";
+  load_weights(*m_fn, path, opt);
+  expect_pytorch_output(m_fn, "remapped by a function");
   opt.remap = "nope";
   EXPECT_NE(error_of([&] { load_weights(*tiny(), path, opt); }).find("unknown remap 'nope' (known: "), std::string::npos);
   EXPECT_NE(error_of([&] { pretrained::find_transform("nope"); }).find("hwio_to_oihw"), std::string::npos);

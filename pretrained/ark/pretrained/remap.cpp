@@ -116,6 +116,16 @@ void register_remap(const std::string& name, std::shared_ptr<const Remap> remap)
   r.remaps[name] = std::move(remap);
 }
 
+void register_remap(const std::string& name, RemapFunction fn) {
+  ARK_CHECK(fn != nullptr, "register_remap: '", name, "' is null");
+  struct FunctionRemap : Remap {
+    explicit FunctionRemap(RemapFunction f) : fn(std::move(f)) {}
+    io::TensorDict apply(const io::TensorDict& source, const RemapContext& ctx) const override { return fn(source, ctx); }
+    RemapFunction fn;
+  };
+  register_remap(name, std::make_shared<const FunctionRemap>(std::move(fn)));
+}
+
 std::shared_ptr<const Remap> find_remap(const std::string& name) {
   Registry& r = registry();
   std::lock_guard<std::mutex> lock(r.mu);

@@ -73,6 +73,9 @@ const TensorTransform& find_transform(const std::string& name);
 /// Registers (or replaces) a remap. Built in: "identity", and "torchvision" and "huggingface",
 /// which are the identity because ark's models use their names.
 void register_remap(const std::string& name, std::shared_ptr<const Remap> remap);
+/// The same for a remap written as one function (it becomes Remap::apply).
+using RemapFunction = std::function<io::TensorDict(const io::TensorDict& source, const RemapContext& ctx)>;
+void register_remap(const std::string& name, RemapFunction fn);
 /// The remap named `name`; throws ark::Error listing the known names.
 std::shared_ptr<const Remap> find_remap(const std::string& name);
 std::vector<std::string> remap_names();
