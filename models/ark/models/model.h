@@ -18,7 +18,7 @@ struct ModelOptions {
   int64_t in_chans = 3;             // other than 3: the first conv is adapted as timm does
   double drop_rate = 0.0;           // dropout before the classifier
   double drop_path_rate = 0.0;      // stochastic depth (where the architecture has residual blocks)
-  std::optional<int64_t> image_size;  // models with position embeddings (ViT); default per model
+  std::optional<int64_t> image_size = std::nullopt;  // models with position embeddings (ViT); default per model
 };
 
 /// Where a model's stages end, for feature extraction (timm's feature_info).
