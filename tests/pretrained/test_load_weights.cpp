@@ -131,6 +131,13 @@ TEST(LoadWeights, OneErrorListsEveryProblemAndNamesTheFile) {
   EXPECT_NE(msg.find("shape mismatch: 2.weight expected [2, 5] got [2, 3]"), std::string::npos) << msg;
   EXPECT_TRUE(equal(wide->state_dict()["0.weight"], before));  // nothing loaded
 
+  // All three kinds in one message: a ReLU shifts the head to index 3.
+  auto shifted = nn::Sequential(nn::Linear(4, 5), nn::BatchNorm1d(3), nn::ReLU(), nn::Linear(3, 2));
+  const std::string all = error_of([&] { load_weights(*shifted, path); });
+  EXPECT_NE(all.find("missing: [3.weight, 3.bias]; unexpected: [2.weight, 2.bias]; "
+                     "shape mismatch: 0.weight expected [5, 4] got [3, 4]; shape mismatch: 0.bias expected [5] got [3]"),
+            std::string::npos) << all;
+
   auto shorter = nn::Sequential(nn::Linear(4, 3), nn::BatchNorm1d(3));
   const std::string msg2 = error_of([&] { load_weights(*shorter, path); });
   EXPECT_NE(msg2.find("unexpected: [2.weight, 2.bias]"), std::string::npos) << msg2;
