@@ -4,8 +4,9 @@
 //   encoder.layers.encoder_layer_N.{ln_1, self_attention.{in_proj_weight, in_proj_bias, out_proj},
 //                                   ln_2, mlp.0, mlp.3},  encoder.ln, heads.head
 // The attention runs on self_attention's parameters through one packed QKV projection and
-// scaled_dot_product_attention (no (L, N, E) round trip), so self_attention's own forward and
-// hooks are not used. Additions from timm, none with a state_dict key: drop_path_rate (on both
+// scaled_dot_product_attention (no (L, N, E) round trip), and the MLP calls its two Linears
+// directly, so the forwards (and forward hooks) of self_attention and mlp are not used; the
+// blocks' own hooks are. Additions from timm, none with a state_dict key: drop_path_rate (on both
 // residual branches), drop_rate as dropout before the head (torchvision's own `dropout` and
 // `attention_dropout` stay in ViTConfig), num_classes = 0, in_chans.
 // Position embeddings are sized for image_size; a checkpoint made for another size is adapted
