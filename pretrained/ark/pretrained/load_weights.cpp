@@ -11,6 +11,8 @@
 
 #include "ark/io/pth.h"
 #include "ark/io/zip.h"
+#include "ark/models/layers.h"
+#include "ark/pretrained/remap_keras.h"
 #include "ark/ops/ops.h"
 
 namespace ark {
@@ -60,6 +62,14 @@ Registry& registry() {
     return reg;
   }();
   return *r;
+}
+
+// The Keras formats (HDF5, TF.js) and their remaps live in remap_keras.cpp; they are registered
+// on first use of any public entry point, outside registry()'s initialiser (register_reader
+// takes the registry itself).
+void ensure_keras_formats() {
+  static std::once_flag once;
+  std::call_once(once, register_keras_weights);
 }
 
 std::string reader_list(const Registry& r) {
@@ -140,6 +150,7 @@ void register_reader(WeightsReader reader) {
 }
 
 const WeightsReader& find_reader(const std::string& name) {
+  ensure_keras_formats();
   Registry& r = registry();
   std::lock_guard<std::mutex> lock(r.mu);
   for (const WeightsReader& w : r.readers)
@@ -148,6 +159,7 @@ const WeightsReader& find_reader(const std::string& name) {
 }
 
 std::vector<std::string> reader_names() {
+  ensure_keras_formats();
   Registry& r = registry();
   std::lock_guard<std::mutex> lock(r.mu);
   std::vector<std::string> v;
@@ -156,6 +168,7 @@ std::vector<std::string> reader_names() {
 }
 
 const WeightsReader& detect_reader(const std::string& path) {
+  ensure_keras_formats();
   uint64_t size = 0;
   const std::string prefix = read_prefix(path, size);
   Registry& r = registry();
@@ -182,12 +195,16 @@ io::TensorDict read_weights(const std::string& path, std::string* format) {
 }  // namespace pretrained
 
 nn::LoadStateDictResult load_weights(nn::Module& module, const std::string& path, const LoadOptions& options) {
+  pretrained::ensure_keras_formats();
   const pretrained::WeightsReader& reader =
       options.format.empty() ? pretrained::detect_reader(path) : pretrained::find_reader(options.format);
   const io::TensorDict source = pretrained::read_with(reader, path);
   const std::string remap_name = options.remap.empty() ? reader.default_remap : options.remap;
   const io::TensorDict target = module.state_dict();
   io::TensorDict sd = pretrained::find_remap(remap_name)->apply(source, {target, path});
+  // The model's own adaptations of a foreign-sized checkpoint (ViT position embeddings for another
+  // image_size, a first conv for other in_chans, old torchvision key names).
+  if (const auto* adapter = dynamic_cast<const models::StateDictAdapter*>(&module)) adapter->adapt_state_dict(sd);
 
   // Check everything first and report it all at once (as Module::load_state_dict does), adding
   // dtype mismatches and the file's name.
