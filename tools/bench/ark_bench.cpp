@@ -12,9 +12,14 @@
 //   bottleneck  torchvision Bottleneck blocks, training mode, forward + backward, batch 16
 //   mnist       one training epoch of the classic libtorch MNIST net on Fashion-MNIST
 //   mnist_layers  that net's step cut into layers (forward, backward), SGD step, whole step; batch 64
+//   models      whole vision models at 224x224: eval forward (resnet50 b1/b16, resnet18 b1, vit_b_16
+//               b1, mobilenet_v2 b1) and a resnet18 training step (batch 16, SGD, cross-entropy)
+//   memory      peak resident memory added by building resnet50 and running 5 batch-1 forwards
+//               (VmHWM after the libraries are loaded, reset through /proc/self/clear_refs); the
+//               "median_ms" column holds MB. Run it alone in its process (run.sh does).
 // Output: CSV lines side,group,case,median_ms,min_ms,max_ms,gflops,gbps (see bench_common.h for
 // the timing policy). Forward-only cases run under InferenceMode, as torch.inference_mode().
-// Left out on purpose: correctness checks (the test suite owns them) and model-level benchmarks.
+// Left out on purpose: correctness checks (the test suite owns them).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -24,6 +29,8 @@
 #include <vector>
 
 #include "ark/ark.h"
+#include "ark/models/registry.h"
+#include <fstream>
 #include "bench_common.h"
 
 namespace {
@@ -346,10 +353,84 @@ void bench_mnist_layers() {
   });
 }
 
+// ---------------------------------------------------------------------------------------------
+// models: whole torchvision architectures as ark builds them, random weights, 224x224 inputs.
+// FLOPs are 2 x the multiply-adds torchvision 0.14 documents for each model (its "GFLOPS" column
+// counts MACs), so GFLOP/s divided by the sgemm rate says how close a model runs to the machine.
+double model_flops(const std::string& arch) {
+  if (arch == "resnet50") return 2 * 4.09e9;
+  if (arch == "resnet18") return 2 * 1.81e9;
+  if (arch == "vit_b_16") return 2 * 17.56e9;
+  if (arch == "mobilenet_v2") return 2 * 0.30e9;
+  return 0;
+}
+
+void bench_models() {
+  struct Case {
+    const char* arch;
+    int64_t batch;
+  };
+  for (Case c : {Case{"resnet50", 1}, Case{"resnet50", 16}, Case{"resnet18", 1}, Case{"vit_b_16", 1},
+                 Case{"mobilenet_v2", 1}}) {
+    const std::string name = std::string(c.arch) + "_b" + std::to_string(c.batch);
+    if (!selected("models", name)) continue;
+    auto model = ark::models::create(c.arch);
+    model->eval();
+    Tensor x = ark::randn({c.batch, 3, 224, 224});
+    run_case("models", name, [&] {
+      ark::InferenceMode guard;
+      Tensor y = model->forward(x);
+    }, model_flops(c.arch) * static_cast<double>(c.batch));
+  }
+  if (selected("models", "resnet18_train_b16")) {
+    auto model = ark::models::create("resnet18");
+    model->train();
+    ark::optim::SGD opt(model->parameters(), ark::optim::SGDOptions(0.01).momentum(0.9));
+    Tensor x = ark::randn({16, 3, 224, 224}), labels = ark::randint(0, 1000, {16});
+    run_case("models", "resnet18_train_b16", [&] {
+      opt.zero_grad(/*set_to_none=*/true);
+      Tensor loss = F::cross_entropy(model->forward(x), labels);
+      loss.backward();
+      opt.step();
+    }, 3 * model_flops("resnet18") * 16);
+  }
+}
+
+// memory: resident set size in MB from /proc/self/status ("VmRSS" now, "VmHWM" the peak).
+double status_mb(const std::string& field) {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind(field + ":", 0) == 0) return std::atof(line.c_str() + field.size() + 1) / 1024.0;
+  return 0;
+}
+
+void bench_memory() {
+  if (!selected("memory", "resnet50_b1_peak_mb")) return;
+  // Warm the libraries' lazy state (thread pool, allocator, oneDNN) on something tiny first, so
+  // the figure is what the model adds.
+  {
+    ark::InferenceMode guard;
+    Tensor t = ark::conv2d(ark::randn({1, 3, 8, 8}), ark::randn({4, 3, 3, 3}));
+  }
+  const double base = status_mb("VmRSS");
+  { std::ofstream("/proc/self/clear_refs") << "5"; }  // resets VmHWM to the current RSS
+  {
+    auto model = ark::models::create("resnet50");
+    model->eval();
+    Tensor x = ark::randn({1, 3, 224, 224});
+    ark::InferenceMode guard;
+    for (int i = 0; i < 5; ++i) Tensor y = model->forward(x);
+  }
+  const double peak = status_mb("VmHWM") - base;
+  bench::report("ark", "memory", "resnet50_b1_peak_mb", bench::Stats{peak, peak, peak});
+}
+
 void usage() {
   std::fprintf(stderr,
                "usage: ark-bench [--threads N] [--reps N] [--filter SUBSTR] [--data DIR] [--max-batches N] [--list] [GROUP...]\n"
-               "groups: overhead matmul eltwise conv_b1 conv_b16 bottleneck mnist mnist_layers (default: all)\n");
+               "groups: overhead matmul eltwise conv_b1 conv_b16 bottleneck mnist mnist_layers models memory\n"
+               "(default: all but memory, which must run alone)\n");
 }
 
 }  // namespace
@@ -360,6 +441,7 @@ int main(int argc, char** argv) {
       {"eltwise", bench_eltwise},       {"conv_b1", [] { bench_conv(1); }},
       {"conv_b16", [] { bench_conv(16); }}, {"bottleneck", bench_bottleneck},
       {"mnist", bench_mnist},           {"mnist_layers", bench_mnist_layers},
+      {"models", bench_models},         {"memory", bench_memory},
   };
   std::vector<std::string> wanted;
   for (int i = 1; i < argc; ++i) {
@@ -398,7 +480,8 @@ int main(int argc, char** argv) {
     ark::manual_seed(0);
     std::printf("# side,group,case,median_ms,min_ms,max_ms,gflops,gbps (threads=%d)\n", g_cfg.threads);
     for (const auto& g : groups)
-      if (wanted.empty() || std::find(wanted.begin(), wanted.end(), g.first) != wanted.end()) g.second();
+      if (wanted.empty() ? g.first != "memory" : std::find(wanted.begin(), wanted.end(), g.first) != wanted.end())
+        g.second();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ark-bench: %s\n", e.what());
     return 1;

@@ -3,7 +3,8 @@
 
     report.py RESULTS.csv [...]
 
-Ratio = PyTorch median / ark median (ark's speed-up; > 1 means ark is faster). A case measured in
+Ratio = PyTorch median / ark median (ark's speed-up; > 1 means ark is faster; for the memory group,
+PyTorch's peak MB / ark's: > 1 means ark needs less). A case measured in
 several rounds gets the median of its round medians, the min of its mins and the max of its maxes.
 Goals are those of the project's benchmark issue; cases without a goal are shown for information.
 A miss by less than 5 % is marked "fail (< 5 %)": within the run-to-run noise of a shared 2-core
@@ -15,7 +16,11 @@ import sys
 from collections import defaultdict
 
 OVERHEAD_LIMIT_MS = 1.5e-3  # the dispatch goal: <= 1.5 µs per tiny op, absolute
-GROUP_ORDER = ["overhead", "matmul", "eltwise", "conv_b1", "conv_b16", "bottleneck", "mnist", "mnist_layers"]
+GROUP_ORDER = ["overhead", "matmul", "eltwise", "conv_b1", "conv_b16", "bottleneck", "mnist", "mnist_layers", "models",
+               "memory"]
+# The vision-zoo issue's goals (PyTorch time / ark time; memory: PyTorch MB / ark MB).
+MODEL_GOALS = {"resnet50_b1": 1.3, "resnet50_b16": 1.3, "resnet18_b1": 1.3, "vit_b_16_b1": 1.2, "mobilenet_v2_b1": 1.3,
+               "resnet18_train_b16": 1.2, "resnet50_b1_peak_mb": 1.0}
 
 
 def goal_for(group, case):
@@ -28,6 +33,8 @@ def goal_for(group, case):
         return ("ratio", 1.0)
     if group == "mnist":
         return ("ratio", 1.2) if case == "train_epoch_b64" else None
+    if group in ("models", "memory") and case in MODEL_GOALS:
+        return ("ratio", MODEL_GOALS[case])
     return None
 
 
@@ -116,7 +123,8 @@ def main():
                     summary[group]["near"] += verdict.startswith("fail (")
             if ratio is not None and label in ("PyTorch", "PyTorch from Python"):
                 summary[group]["ratios"].append(ratio)
-            cell = lambda r: f"{fmt_time(r['med'])} ({fmt_time(r['lo'])}–{fmt_time(r['hi'])})" if r else "n/a"
+            fmt = (lambda v: f"{v:.0f} MB") if group == "memory" else fmt_time
+            cell = lambda r: f"{fmt(r['med'])} ({fmt(r['lo'])}–{fmt(r['hi'])})" if r else "n/a"
             ratio_txt = "n/a" if ratio is None else f"{ratio:.2f}×"
             if goal and goal[0] == "ratio" and ratio is not None and ratio_txt == f"{goal[1]:.2f}×":
                 ratio_txt = f"{ratio:.3f}×"  # a near miss (or near pass) must not read as the goal itself

@@ -19,7 +19,9 @@ import struct
 import sys
 import time
 
-GROUPS = ["overhead", "matmul", "eltwise", "conv_b1", "conv_b16", "bottleneck", "mnist", "mnist_layers"]
+GROUPS = ["overhead", "matmul", "eltwise", "conv_b1", "conv_b16", "bottleneck", "mnist", "mnist_layers", "models",
+          "memory"]
+DEFAULT_GROUPS = [g for g in GROUPS if g != "memory"]  # memory must run alone in its process
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 parser.add_argument("--threads", type=int, default=2)
@@ -330,13 +332,75 @@ def bench_mnist_layers():
     run_case(g, "train_step", train_step)
 
 
+# FLOPs: 2 x the multiply-adds torchvision 0.14 documents (its "GFLOPS" column counts MACs).
+MODEL_FLOPS = {"resnet50": 2 * 4.09e9, "resnet18": 2 * 1.81e9, "vit_b_16": 2 * 17.56e9, "mobilenet_v2": 2 * 0.30e9}
+
+
+def bench_models():
+    """Whole torchvision models at 224x224, as ark_bench.cpp's bench_models."""
+    import torchvision
+
+    for arch, batch in (("resnet50", 1), ("resnet50", 16), ("resnet18", 1), ("vit_b_16", 1), ("mobilenet_v2", 1)):
+        name = f"{arch}_b{batch}"
+        if not selected("models", name):
+            continue
+        model = getattr(torchvision.models, arch)().eval()
+        x = torch.randn(batch, 3, 224, 224)
+
+        def fwd():
+            with torch.inference_mode():
+                model(x)
+
+        run_case("models", name, fwd, MODEL_FLOPS[arch] * batch)
+    if selected("models", "resnet18_train_b16"):
+        model = torchvision.models.resnet18().train()
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        x, labels = torch.randn(16, 3, 224, 224), torch.randint(0, 1000, (16,))
+
+        def step():
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(model(x), labels).backward()
+            opt.step()
+
+        run_case("models", "resnet18_train_b16", step, 3 * MODEL_FLOPS["resnet18"] * 16)
+
+
+def status_mb(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return float(line.split()[1]) / 1024.0
+    return 0.0
+
+
+def bench_memory():
+    """Peak RSS added by building resnet50 and 5 batch-1 forwards, as ark_bench.cpp's bench_memory."""
+    import torchvision
+
+    if not selected("memory", "resnet50_b1_peak_mb"):
+        return
+    with torch.inference_mode():
+        F.conv2d(torch.randn(1, 3, 8, 8), torch.randn(4, 3, 3, 3))
+    base = status_mb("VmRSS")
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    model = torchvision.models.resnet50().eval()
+    x = torch.randn(1, 3, 224, 224)
+    with torch.inference_mode():
+        for _ in range(5):
+            model(x)
+    peak = status_mb("VmHWM") - base
+    print(f"torch,memory,resnet50_b1_peak_mb,{peak:.6f},{peak:.6f},{peak:.6f},,", flush=True)
+
+
 def main():
     print(f"# side,group,case,median_ms,min_ms,max_ms,gflops,gbps (threads={args.threads}, torch {torch.__version__})")
     table = {"overhead": bench_overhead, "matmul": bench_matmul, "eltwise": bench_eltwise,
              "conv_b1": lambda: bench_conv(1), "conv_b16": lambda: bench_conv(16),
-             "bottleneck": bench_bottleneck, "mnist": bench_mnist, "mnist_layers": bench_mnist_layers}
+             "bottleneck": bench_bottleneck, "mnist": bench_mnist, "mnist_layers": bench_mnist_layers,
+             "models": bench_models, "memory": bench_memory}
     for g in GROUPS:
-        if not args.groups or g in args.groups:
+        if g in args.groups or (not args.groups and g in DEFAULT_GROUPS):
             table[g]()
 
 
