@@ -340,10 +340,19 @@ TEST(Optim, StepWithClosureReturnsLoss) {
 // ---- optimizer state: state_dict, save/load ----
 namespace {
 
+// A per-process scratch folder, removed when the test process exits.
+struct ScratchDir {
+  fs::path dir = fs::path(ARK_TEST_DATA) / ("optim_" + std::to_string(::getpid()));
+  ~ScratchDir() {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+};
+
 std::string tmp_path(const std::string& name) {
-  const fs::path dir = fs::path(ARK_TEST_DATA) / ("optim_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  return (dir / name).string();
+  static ScratchDir scratch;
+  fs::create_directories(scratch.dir);
+  return (scratch.dir / name).string();
 }
 
 // A two-group problem with float32 and float64 params; `make` builds the optimizer under test.
