@@ -1,9 +1,11 @@
 // Pooling and resampling over NCHW planes: max (with flat per-plane indices, as PyTorch),
 // average, adaptive average, nearest and bilinear upsampling; forward and backward. Planes
 // (N * C of them) run in parallel.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include "ark/backend/cpu/cpu_backend.h"
 #include "ark/core/parallel.h"
@@ -54,31 +56,45 @@ void CpuBackend::max_pool2d(const Tensor& in, const Tensor& out, const Tensor& i
     if (p.kernel[0] == 2 && p.kernel[1] == 2 && p.stride[0] == 2 && p.stride[1] == 2 && p.padding[0] == 0 &&
         p.padding[1] == 0 && p.dilation[0] == 1 && p.dilation[1] == 1 && 2 * Ho <= H && 2 * Wo <= W)
       return max_pool_2x2(x, y, ix, planes(in), H, W, Ho, Wo);
-    parallel_for(planes(in), plane_grain(Ho * Wo * p.kernel[0] * p.kernel[1]), [&](int64_t b, int64_t e) {
+    // General windows, one output row at a time: for each kernel tap (ki, kj) sweep the outputs
+    // whose tap falls inside the image (bounds worked out once per tap, not per element), keeping
+    // a running max per output with branch-free selects. The taps are visited in PyTorch's order
+    // and a later value must be strictly greater, so ties keep the first index; a NaN wins and
+    // stays (comparisons with a NaN best are false).
+    const int64_t sh = p.stride[0], sw = p.stride[1], ph = p.padding[0], pw = p.padding[1];
+    const int64_t dh = p.dilation[0], dw = p.dilation[1], kh = p.kernel[0], kw = p.kernel[1];
+    parallel_for(planes(in), plane_grain(Ho * Wo * kh * kw), [&](int64_t b, int64_t e) {
+      std::vector<T> best(static_cast<size_t>(Wo));
+      std::vector<int64_t> best_i(static_cast<size_t>(Wo));
       for (int64_t pl = b; pl < e; ++pl) {
         const T* xp = x + pl * H * W;
-        for (int64_t oi = 0; oi < Ho; ++oi)
-          for (int64_t oj = 0; oj < Wo; ++oj) {
-            const int64_t i0 = oi * p.stride[0] - p.padding[0], j0 = oj * p.stride[1] - p.padding[1];
-            T best = -std::numeric_limits<T>::infinity();
-            int64_t best_i = -1;
-            for (int64_t ki = 0; ki < p.kernel[0]; ++ki) {
-              const int64_t ii = i0 + ki * p.dilation[0];
-              if (ii < 0 || ii >= H) continue;
-              for (int64_t kj = 0; kj < p.kernel[1]; ++kj) {
-                const int64_t jj = j0 + kj * p.dilation[1];
-                if (jj < 0 || jj >= W) continue;
-                const T v = xp[ii * W + jj];
-                if (v > best || v != v || best_i < 0) {
-                  best = v;
-                  best_i = ii * W + jj;
-                  if (v != v) { ki = p.kernel[0]; break; }  // NaN wins
-                }
+        for (int64_t oi = 0; oi < Ho; ++oi) {
+          std::fill(best.begin(), best.end(), -std::numeric_limits<T>::infinity());
+          std::fill(best_i.begin(), best_i.end(), int64_t{-1});
+          T* bp = best.data();
+          int64_t* bi = best_i.data();
+          for (int64_t ki = 0; ki < kh; ++ki) {
+            const int64_t ii = oi * sh - ph + ki * dh;
+            if (ii < 0 || ii >= H) continue;
+            const T* row = xp + ii * W;
+            for (int64_t kj = 0; kj < kw; ++kj) {
+              // Outputs oj with 0 <= oj * sw - pw + kj * dw < W.
+              const int64_t off = kj * dw - pw;
+              const int64_t lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
+              const int64_t hi = std::min(Wo, W - off <= 0 ? int64_t{0} : (W - off + sw - 1) / sw);
+              for (int64_t oj = lo; oj < hi; ++oj) {
+                const int64_t jj = oj * sw + off;
+                const T v = row[jj];
+                const T cur = bp[oj];
+                const bool take = (bi[oj] < 0) | ((cur == cur) & !(v <= cur));
+                bp[oj] = take ? v : cur;
+                bi[oj] = take ? ii * W + jj : bi[oj];
               }
             }
-            y[pl * Ho * Wo + oi * Wo + oj] = best;
-            ix[pl * Ho * Wo + oi * Wo + oj] = best_i;
           }
+          std::copy(best.begin(), best.end(), y + pl * Ho * Wo + oi * Wo);
+          std::copy(best_i.begin(), best_i.end(), ix + pl * Ho * Wo + oi * Wo);
+        }
       }
     });
   });
