@@ -1,7 +1,13 @@
 // Fused row and channel kernels: softmax / log_softmax (and backward) over the last dim, row
 // moments for layer/group/rms norm, channel moments and affine for batch norm.
+#include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
+
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
 
 #include "ark/backend/cpu/cpu_backend.h"
 #include "ark/backend/cpu/vec_math.h"
@@ -10,6 +16,96 @@
 namespace ark::cpu {
 namespace {
 int64_t row_grain(int64_t n) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(n, 1)); }
+
+// Per-plane sums for batch norm, the hot loops of a training step: float vector accumulators
+// over blocks of kBlock elements (32 independent partial sums, so neither add latency nor
+// rounding grows with the plane), each block's total added into a double.
+constexpr int64_t kBlock = 2048;
+
+// sum(p[i]) and sum((p[i] - mu)^2) over one plane.
+template <class T>
+void plane_moments(const T* p, int64_t n, T mu, double& sum, double& sq) {
+#ifdef __AVX2__
+  if constexpr (std::is_same_v<T, float>) {
+    const __m256 vm = _mm256_set1_ps(mu);
+    for (int64_t b = 0; b < n; b += kBlock) {
+      const int64_t e = std::min(n, b + kBlock);
+      __m256 s0 = _mm256_setzero_ps(), s1 = s0, q0 = s0, q1 = s0;
+      int64_t i = b;
+      for (; i + 16 <= e; i += 16) {
+        const __m256 x0 = _mm256_loadu_ps(p + i), x1 = _mm256_loadu_ps(p + i + 8);
+        s0 = _mm256_add_ps(s0, x0);
+        s1 = _mm256_add_ps(s1, x1);
+        const __m256 d0 = _mm256_sub_ps(x0, vm), d1 = _mm256_sub_ps(x1, vm);
+        q0 = _mm256_fmadd_ps(d0, d0, q0);
+        q1 = _mm256_fmadd_ps(d1, d1, q1);
+      }
+      alignas(32) float ls[8], lq[8];
+      _mm256_store_ps(ls, _mm256_add_ps(s0, s1));
+      _mm256_store_ps(lq, _mm256_add_ps(q0, q1));
+      double bs = 0, bq = 0;
+      for (int k = 0; k < 8; ++k) {
+        bs += ls[k];
+        bq += lq[k];
+      }
+      for (; i < e; ++i) {
+        bs += p[i];
+        const double d = static_cast<double>(p[i]) - mu;
+        bq += d * d;
+      }
+      sum += bs;
+      sq += bq;
+    }
+    return;
+  }
+#endif
+  for (int64_t i = 0; i < n; ++i) {
+    sum += p[i];
+    const double d = static_cast<double>(p[i]) - mu;
+    sq += d * d;
+  }
+}
+
+// sum(g[i]) and sum(g[i] * (x[i] - mu)) over one plane.
+template <class T>
+void plane_grad_sums(const T* g, const T* x, int64_t n, T mu, double& sum_g, double& sum_gx) {
+#ifdef __AVX2__
+  if constexpr (std::is_same_v<T, float>) {
+    const __m256 vm = _mm256_set1_ps(mu);
+    for (int64_t b = 0; b < n; b += kBlock) {
+      const int64_t e = std::min(n, b + kBlock);
+      __m256 s0 = _mm256_setzero_ps(), s1 = s0, q0 = s0, q1 = s0;
+      int64_t i = b;
+      for (; i + 16 <= e; i += 16) {
+        const __m256 g0 = _mm256_loadu_ps(g + i), g1 = _mm256_loadu_ps(g + i + 8);
+        s0 = _mm256_add_ps(s0, g0);
+        s1 = _mm256_add_ps(s1, g1);
+        q0 = _mm256_fmadd_ps(g0, _mm256_sub_ps(_mm256_loadu_ps(x + i), vm), q0);
+        q1 = _mm256_fmadd_ps(g1, _mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vm), q1);
+      }
+      alignas(32) float ls[8], lq[8];
+      _mm256_store_ps(ls, _mm256_add_ps(s0, s1));
+      _mm256_store_ps(lq, _mm256_add_ps(q0, q1));
+      double bs = 0, bq = 0;
+      for (int k = 0; k < 8; ++k) {
+        bs += ls[k];
+        bq += lq[k];
+      }
+      for (; i < e; ++i) {
+        bs += g[i];
+        bq += static_cast<double>(g[i]) * (x[i] - mu);
+      }
+      sum_g += bs;
+      sum_gx += bq;
+    }
+    return;
+  }
+#endif
+  for (int64_t i = 0; i < n; ++i) {
+    sum_g += g[i];
+    sum_gx += static_cast<double>(g[i]) * (x[i] - mu);
+  }
+}
 }  // namespace
 
 void CpuBackend::softmax(const Tensor& in, const Tensor& out, bool log) {
@@ -115,26 +211,17 @@ void CpuBackend::channel_moments(const Tensor& in, const Tensor& mean, const Ten
     T* v = var.data_ptr<T>();
     parallel_for(C, 1, [&](int64_t b, int64_t e) {
       for (int64_t c = b; c < e; ++c) {
-        double s = 0;
-        for (int64_t n = 0; n < N; ++n) {
-          const T* p = x + (n * C + c) * S;
-          double a = 0;
-          for (int64_t i = 0; i < S; ++i) a += p[i];
-          s += a;
-        }
+        // Two passes (mean, then squared deviations) as PyTorch's batch_norm_cpu_collect_stats;
+        // the first pass's sums of squares about the provisional centre 0 are not used.
+        double s = 0, unused = 0;
+        for (int64_t n = 0; n < N; ++n) plane_moments<T>(x + (n * C + c) * S, S, T(0), s, unused);
         const double cnt = static_cast<double>(N * S), mu = s / cnt;
-        double ss = 0;
-        for (int64_t n = 0; n < N; ++n) {
-          const T* p = x + (n * C + c) * S;
-          double a = 0;
-          for (int64_t i = 0; i < S; ++i) {
-            const double d = p[i] - mu;
-            a += d * d;
-          }
-          ss += a;
-        }
+        double s2 = 0, ss = 0;
+        for (int64_t n = 0; n < N; ++n) plane_moments<T>(x + (n * C + c) * S, S, static_cast<T>(mu), s2, ss);
+        // ss is about the float-rounded centre; correct it to the exact mean.
+        const double shift = s2 / cnt - static_cast<double>(static_cast<T>(mu));
         m[c] = static_cast<T>(mu);
-        v[c] = static_cast<T>(ss / cnt);
+        v[c] = static_cast<T>(std::max(0.0, ss / cnt - shift * shift));
       }
     });
   });
@@ -172,17 +259,7 @@ void CpuBackend::channel_grad_sums(const Tensor& grad, const Tensor& in, const T
       for (int64_t c = b; c < e; ++c) {
         double a = 0, ax = 0;
         const T mu = m[c];
-        for (int64_t n = 0; n < N; ++n) {
-          const T* gp = g + (n * C + c) * S;
-          const T* xp = x + (n * C + c) * S;
-          T la = 0, lax = 0;
-          for (int64_t i = 0; i < S; ++i) {
-            la += gp[i];
-            lax += gp[i] * (xp[i] - mu);
-          }
-          a += la;
-          ax += lax;
-        }
+        for (int64_t n = 0; n < N; ++n) plane_grad_sums<T>(g + (n * C + c) * S, x + (n * C + c) * S, S, mu, a, ax);
         sg[c] = static_cast<T>(a);
         sgx[c] = static_cast<T>(ax);
       }
