@@ -40,7 +40,14 @@ void run_convert(const ConvertArgs& a) {
     auto model = create_model(a);
     LoadOptions opts;
     opts.remap = a.remap;
-    load_weights(*model, a.in, opts);
+    try {
+      load_weights(*model, a.in, opts);
+    } catch (const Error& e) {
+      // The usual misfit when converting a fine-tuned checkpoint: its head has another class count.
+      if (e.msg().find("shape mismatch: " + model->classifier() + ".") != std::string::npos)
+        throw Error(e.msg() + " (the checkpoint's classifier has another number of classes: pass --num-classes)");
+      throw;
+    }
     tensors = model->state_dict();
     format = "architecture " + a.arch;
   } else {

@@ -194,6 +194,7 @@ TEST_F(CliTest, ConvertWithArchWritesArksNamesAndLoads) {
   EXPECT_EQ(bad.rc, 5);
   EXPECT_NE(bad.err.find("fc.weight"), std::string::npos) << bad.err;
   EXPECT_NE(bad.err.find("fc.bias"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("--num-classes"), std::string::npos) << bad.err;
   EXPECT_FALSE(fs::exists(scratch("bad.safetensors")));
 }
 
