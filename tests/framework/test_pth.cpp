@@ -11,6 +11,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "support/pth_fixtures.h"
 #include "support/reference.h"
 #include "test_pth_helpers.h"
 
@@ -20,15 +21,6 @@ using namespace pth_test;
 
 namespace {
 
-const nlohmann::json& manifest() {
-  static const nlohmann::json m = [] {
-    std::ifstream in(test::reference_file("pth_fixtures.py", "pth_fixtures.json"));
-    return nlohmann::json::parse(in);
-  }();
-  return m;
-}
-std::string fixture(const std::string& name) { return manifest()["folder"].get<std::string>() + "/" + name; }
-
 std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), {});
@@ -36,12 +28,12 @@ std::string slurp(const std::string& path) {
 
 // Every tensor equals the reference's value and has PyTorch's shape, strides and offset.
 void expect_reference_state_dict(const io::PthFile& f, const std::string& what) {
-  const auto expected = io::load_safetensors(fixture("expected.safetensors")).tensors;
+  const auto expected = io::load_safetensors(test::pth_fixture("expected.safetensors")).tensors;
   ASSERT_EQ(f.tensors.size(), expected.size()) << what;
   for (const auto& item : f.tensors) {
     const std::string& k = item.key();
     const Tensor& t = item.value();
-    const auto& m = manifest()["tensors"][k];
+    const auto& m = test::pth_manifest()["tensors"][k];
     ASSERT_TRUE(expected.contains(k)) << what << ": " << k;
     EXPECT_EQ(std::string(dtype_name(t.dtype())), m["dtype"].get<std::string>()) << what << ": " << k;
     EXPECT_EQ(t.sizes().vec(), m["shape"].get<std::vector<int64_t>>()) << what << ": " << k;
@@ -51,7 +43,7 @@ void expect_reference_state_dict(const io::PthFile& f, const std::string& what) 
   }
   // File order is the state dict's order.
   std::vector<std::string> keys;
-  for (const auto& kv : manifest()["tensors"].items()) keys.push_back(kv.key());
+  for (const auto& kv : test::pth_manifest()["tensors"].items()) keys.push_back(kv.key());
   std::vector<std::string> got = f.tensors.keys();
   std::sort(keys.begin(), keys.end());
   std::vector<std::string> sorted = got;
@@ -62,7 +54,7 @@ void expect_reference_state_dict(const io::PthFile& f, const std::string& what) 
 }
 
 void expect_views_share(const io::PthFile& f) {
-  for (const auto& group : manifest()["shares"])
+  for (const auto& group : test::pth_manifest()["shares"])
     for (const auto& k : group) EXPECT_TRUE(f.tensors[k.get<std::string>()].is_alias_of(f.tensors["f32"])) << k;
   EXPECT_FALSE(f.tensors["f64"].is_alias_of(f.tensors["f32"]));
   // Writing through the base shows through every view (the mapping is private: the file keeps its bytes).
@@ -77,7 +69,7 @@ void expect_views_share(const io::PthFile& f) {
 }  // namespace
 
 TEST(Pth, ZipFormatFromPyTorch) {
-  const io::PthFile f = io::load_pth(fixture("zip.pth"));
+  const io::PthFile f = io::load_pth(test::pth_fixture("zip.pth"));
   expect_reference_state_dict(f, "zip.pth");
   EXPECT_EQ(f.metadata.at("pth.format"), "zip");
   EXPECT_EQ(f.metadata.at("pth.version"), "3");
@@ -86,12 +78,12 @@ TEST(Pth, ZipFormatFromPyTorch) {
   EXPECT_EQ(f.metadata.at("pth.state_dict"), "");
   expect_views_share(f);
   // The file itself is untouched by the write above.
-  EXPECT_TRUE(equal(io::load_pth(fixture("zip.pth")).tensors["f32"],
-                    io::load_safetensors(fixture("expected.safetensors")).tensors["f32"]));
+  EXPECT_TRUE(equal(io::load_pth(test::pth_fixture("zip.pth")).tensors["f32"],
+                    io::load_safetensors(test::pth_fixture("expected.safetensors")).tensors["f32"]));
 }
 
 TEST(Pth, LegacyFormatFromPyTorch) {
-  const io::PthFile f = io::load_pth(fixture("legacy.pth"));
+  const io::PthFile f = io::load_pth(test::pth_fixture("legacy.pth"));
   expect_reference_state_dict(f, "legacy.pth");
   EXPECT_EQ(f.metadata.at("pth.format"), "legacy");
   expect_views_share(f);
@@ -99,14 +91,14 @@ TEST(Pth, LegacyFormatFromPyTorch) {
 
 TEST(Pth, Protocol4FromPyTorch) {
   // pickle_protocol=4: FRAME, MEMOIZE, SHORT_BINUNICODE and STACK_GLOBAL (same allowlist).
-  const io::PthFile f = io::load_pth(fixture("proto4.pth"));
+  const io::PthFile f = io::load_pth(test::pth_fixture("proto4.pth"));
   expect_reference_state_dict(f, "proto4.pth");
   expect_views_share(f);
 }
 
 TEST(Pth, ParseFromMemoryEqualsLoadFromFile) {
   for (const char* name : {"zip.pth", "legacy.pth"}) {
-    const std::string bytes = slurp(fixture(name));
+    const std::string bytes = slurp(test::pth_fixture(name));
     const io::PthFile f = io::parse_pth(bytes.data(), bytes.size(), name);
     expect_reference_state_dict(f, name);
     expect_views_share(f);
@@ -115,8 +107,8 @@ TEST(Pth, ParseFromMemoryEqualsLoadFromFile) {
 
 TEST(Pth, NestedTrainingCheckpoint) {
   for (const char* name : {"nested.pth", "nested_legacy.pth"}) {
-    const io::PthFile f = io::load_pth(fixture(name));
-    const auto expected = io::load_safetensors(fixture("expected.safetensors")).tensors;
+    const io::PthFile f = io::load_pth(test::pth_fixture(name));
+    const auto expected = io::load_safetensors(test::pth_fixture("expected.safetensors")).tensors;
     for (const char* k : {"f32", "f32_t", "i64", "param"})
       EXPECT_TRUE(equal(f.tensors[std::string("state_dict.") + k], expected[k])) << name << " " << k;
     EXPECT_TRUE(f.tensors["state_dict.f32_t"].is_alias_of(f.tensors["state_dict.f32"]));
@@ -135,26 +127,26 @@ TEST(Pth, NestedTrainingCheckpoint) {
 
 TEST(Pth, ModuleStateDictWithMetadataBuild) {
   // nn.Module.state_dict() pickles its _metadata attribute with BUILD on the OrderedDict.
-  const io::PthFile f = io::load_pth(fixture("model.pth"));
-  EXPECT_EQ(f.tensors.keys(), manifest()["model_keys"].get<std::vector<std::string>>());
+  const io::PthFile f = io::load_pth(test::pth_fixture("model.pth"));
+  EXPECT_EQ(f.tensors.keys(), test::pth_manifest()["model_keys"].get<std::vector<std::string>>());
   EXPECT_EQ(f.tensors["1.num_batches_tracked"].item<int64_t>(), 7);
   EXPECT_EQ(f.tensors["1.num_batches_tracked"].dim(), 0);
   // Hugging Face's pytorch_model.bin is the same format.
-  const io::PthFile hf = io::load_pth(fixture("pytorch_model.bin"));
+  const io::PthFile hf = io::load_pth(test::pth_fixture("pytorch_model.bin"));
   EXPECT_EQ(hf.metadata.at("pth.archive"), "pytorch_model");
   for (const auto& item : f.tensors) EXPECT_TRUE(equal(item.value(), hf.tensors[item.key()])) << item.key();
-  EXPECT_EQ(io::load_pth(fixture("model_nested.pth")).metadata.at("pth.state_dict"), "model");
+  EXPECT_EQ(io::load_pth(test::pth_fixture("model_nested.pth")).metadata.at("pth.state_dict"), "model");
 }
 
 TEST(Pth, ZeroCopyOverTheMapping) {
   // torch.save aligns records to 64 bytes: tensors view the mapping, their data is 64-byte aligned.
-  const io::PthFile f = io::load_pth(fixture("zip.pth"));
+  const io::PthFile f = io::load_pth(test::pth_fixture("zip.pth"));
   EXPECT_EQ(reinterpret_cast<uintptr_t>(f.tensors["f32"].data_ptr()) % 64, 0u);
   // Tensors outlive the PthFile and keep the mapping alive.
   Tensor t = f.tensors["f64"];
-  const io::PthFile g = io::load_pth(fixture("zip.pth"));
+  const io::PthFile g = io::load_pth(test::pth_fixture("zip.pth"));
   (void)g;
-  EXPECT_TRUE(equal(t, io::load_safetensors(fixture("expected.safetensors")).tensors["f64"]));
+  EXPECT_TRUE(equal(t, io::load_safetensors(test::pth_fixture("expected.safetensors")).tensors["f64"]));
 }
 
 TEST(Pth, HandMadeZipEveryDtypeUnalignedAndShared) {
@@ -246,7 +238,7 @@ TEST(Pth, HandMadeLegacyBigEndian) {
 TEST(Pth, Int8AndInt16AreRefusedClearly) {
   for (const char* name : {"int16.pth", "int8.pth"}) {
     try {
-      io::load_pth(fixture(name));
+      io::load_pth(test::pth_fixture(name));
       ADD_FAILURE() << name;
     } catch (const Error& e) {
       EXPECT_NE(std::string(e.what()).find("not support"), std::string::npos) << e.what();
@@ -257,11 +249,11 @@ TEST(Pth, Int8AndInt16AreRefusedClearly) {
 
 TEST(Pth, MaliciousFilesFromPyTorchRunNothing) {
   // B36 with files torch.save wrote: the payload would run os.system('touch <canary>').
-  const std::string canary = manifest()["canary"].get<std::string>();
+  const std::string canary = test::pth_manifest()["canary"].get<std::string>();
   fs::remove(canary);
   for (const char* name : {"malicious.pth", "malicious_legacy.pth"}) {
     try {
-      io::load_pth(fixture(name));
+      io::load_pth(test::pth_fixture(name));
       ADD_FAILURE() << name;
     } catch (const Error& e) {
       EXPECT_NE(std::string(e.what()).find("disallowed global posix.system"), std::string::npos) << e.what();

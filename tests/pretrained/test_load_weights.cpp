@@ -12,6 +12,7 @@
 
 #include "ark/ark.h"
 #include "ark/pretrained/load_weights.h"
+#include "support/pth_fixtures.h"
 #include "support/reference.h"
 
 namespace fs = std::filesystem;
@@ -19,15 +20,6 @@ namespace nn = ark::nn;
 using namespace ark;
 
 namespace {
-
-const nlohmann::json& manifest() {
-  static const nlohmann::json m = [] {
-    std::ifstream in(test::reference_file("pth_fixtures.py", "pth_fixtures.json"));
-    return nlohmann::json::parse(in);
-  }();
-  return m;
-}
-std::string fixture(const std::string& name) { return manifest()["folder"].get<std::string>() + "/" + name; }
 
 std::string scratch(const std::string& name) {
   const fs::path dir = fs::temp_directory_path() / ("ark_lw_" + std::to_string(::getpid()));
@@ -47,7 +39,7 @@ nn::Sequential tiny(int64_t hidden = 3) {
 }
 
 void expect_pytorch_output(nn::Sequential& m, const std::string& what) {
-  const auto io_ = io::load_safetensors(fixture("model_io.safetensors")).tensors;
+  const auto io_ = io::load_safetensors(test::pth_fixture("model_io.safetensors")).tensors;
   m->eval();
   NoGradGuard g;
   const Tensor y = m->forward(io_["x"]);
@@ -67,14 +59,14 @@ std::string error_of(const std::function<void()>& fn) {
 }  // namespace
 
 TEST(LoadWeights, DetectsTheFormatFromContentNotName) {
-  EXPECT_EQ(pretrained::detect_reader(fixture("model.pth")).name, "pth");
-  EXPECT_EQ(pretrained::detect_reader(fixture("legacy.pth")).name, "pth");
-  EXPECT_EQ(pretrained::detect_reader(fixture("pytorch_model.bin")).name, "pth");
-  EXPECT_EQ(pretrained::detect_reader(fixture("model.safetensors")).name, "safetensors");
-  EXPECT_EQ(pretrained::detect_reader(copy_as(fixture("model.pth"), "looks.safetensors")).name, "pth");
-  EXPECT_EQ(pretrained::detect_reader(copy_as(fixture("model.safetensors"), "looks.pth")).name, "safetensors");
+  EXPECT_EQ(pretrained::detect_reader(test::pth_fixture("model.pth")).name, "pth");
+  EXPECT_EQ(pretrained::detect_reader(test::pth_fixture("legacy.pth")).name, "pth");
+  EXPECT_EQ(pretrained::detect_reader(test::pth_fixture("pytorch_model.bin")).name, "pth");
+  EXPECT_EQ(pretrained::detect_reader(test::pth_fixture("model.safetensors")).name, "safetensors");
+  EXPECT_EQ(pretrained::detect_reader(copy_as(test::pth_fixture("model.pth"), "looks.safetensors")).name, "pth");
+  EXPECT_EQ(pretrained::detect_reader(copy_as(test::pth_fixture("model.safetensors"), "looks.pth")).name, "safetensors");
   // TorchScript archives are routed to the .pth reader, which refuses them by name.
-  EXPECT_EQ(pretrained::detect_reader(fixture("torchscript.pt")).name, "pth");
+  EXPECT_EQ(pretrained::detect_reader(test::pth_fixture("torchscript.pt")).name, "pth");
 
   // Keras HDF5 and TF.js are recognised by content; until their readers are registered
   // (pretrained::register_keras_weights(), which other tests in this binary may already have
@@ -110,7 +102,7 @@ TEST(LoadWeights, DetectsTheFormatFromContentNotName) {
 TEST(LoadWeights, RealCheckpointsGivePyTorchsOutput) {
   for (const char* name : {"model.pth", "pytorch_model.bin", "model.safetensors", "model_nested.pth", "model_dp.pth"}) {
     auto m = tiny();
-    const nn::LoadStateDictResult r = load_weights(*m, fixture(name));
+    const nn::LoadStateDictResult r = load_weights(*m, test::pth_fixture(name));
     EXPECT_TRUE(r.missing_keys.empty() && r.unexpected_keys.empty()) << name;
     EXPECT_EQ(m->state_dict()["1.num_batches_tracked"].item<int64_t>(), 7) << name;
     expect_pytorch_output(m, name);
@@ -121,7 +113,7 @@ TEST(LoadWeights, OneErrorListsEveryProblemAndNamesTheFile) {
   // Wider hidden layer and an extra head: shape mismatches and missing keys together.
   auto wide = nn::Sequential(nn::Linear(4, 5), nn::BatchNorm1d(5), nn::Linear(5, 2), nn::Linear(2, 2));
   const Tensor before = wide->state_dict()["0.weight"].clone();
-  const std::string path = fixture("model.pth");
+  const std::string path = test::pth_fixture("model.pth");
   const std::string msg = error_of([&] { load_weights(*wide, path); });
   EXPECT_NE(msg.find(path), std::string::npos) << msg;
   EXPECT_NE(msg.find("(pth, remap 'torchvision')"), std::string::npos) << msg;
@@ -152,7 +144,7 @@ TEST(LoadWeights, OneErrorListsEveryProblemAndNamesTheFile) {
 
 TEST(LoadWeights, DtypeConversionAndNumBatchesTracked) {
   io::TensorDict half;
-  for (const auto& item : io::load_pth(fixture("model.pth")).tensors) {
+  for (const auto& item : io::load_pth(test::pth_fixture("model.pth")).tensors) {
     if (item.key() == "1.num_batches_tracked") continue;  // an old checkpoint without it
     half.insert(item.key(), item.value().is_floating_point() ? item.value().to(kHalf) : item.value());
   }
@@ -171,7 +163,7 @@ TEST(LoadWeights, DtypeConversionAndNumBatchesTracked) {
 }
 
 TEST(LoadWeights, RemapsTransformsAndReaderRegistry) {
-  const io::TensorDict sd = io::load_pth(fixture("model.pth")).tensors;
+  const io::TensorDict sd = io::load_pth(test::pth_fixture("model.pth")).tensors;
   // A foreign layout: prefixed keys, a transposed kernel, an extra tensor to drop.
   io::TensorDict foreign;
   for (const auto& item : sd)
@@ -236,24 +228,24 @@ TEST(LoadWeights, RemapsTransformsAndReaderRegistry) {
   // Forcing a format: the reader's own error names the file.
   LoadOptions forced;
   forced.format = "safetensors";
-  const std::string msg = error_of([&] { load_weights(*tiny(), fixture("model.pth"), forced); });
-  EXPECT_NE(msg.find(fixture("model.pth")), std::string::npos) << msg;
+  const std::string msg = error_of([&] { load_weights(*tiny(), test::pth_fixture("model.pth"), forced); });
+  EXPECT_NE(msg.find(test::pth_fixture("model.pth")), std::string::npos) << msg;
   forced.format = "nope";
-  EXPECT_NE(error_of([&] { load_weights(*tiny(), fixture("model.pth"), forced); }).find("unknown weights format"),
+  EXPECT_NE(error_of([&] { load_weights(*tiny(), test::pth_fixture("model.pth"), forced); }).find("unknown weights format"),
             std::string::npos);
 }
 
 TEST(LoadWeights, HostileFilesAreRefusedWithTheirName) {
-  const std::string canary = manifest()["canary"].get<std::string>();
+  const std::string canary = test::pth_manifest()["canary"].get<std::string>();
   fs::remove(canary);
   for (const char* name : {"malicious.pth", "malicious_legacy.pth"}) {
-    const std::string msg = error_of([&] { load_weights(*tiny(), fixture(name)); });
+    const std::string msg = error_of([&] { load_weights(*tiny(), test::pth_fixture(name)); });
     EXPECT_NE(msg.find("disallowed global posix.system"), std::string::npos) << msg;
     EXPECT_NE(msg.find(name), std::string::npos) << msg;
   }
   EXPECT_FALSE(fs::exists(canary));
-  EXPECT_NE(error_of([&] { load_weights(*tiny(), fixture("torchscript.pt")); }).find("TorchScript"), std::string::npos);
-  std::ifstream in(fixture("model.pth"), std::ios::binary);
+  EXPECT_NE(error_of([&] { load_weights(*tiny(), test::pth_fixture("torchscript.pt")); }).find("TorchScript"), std::string::npos);
+  std::ifstream in(test::pth_fixture("model.pth"), std::ios::binary);
   const std::string bytes((std::istreambuf_iterator<char>(in)), {});
   const std::string cut = scratch("cut.pth");
   write(cut, bytes.substr(0, bytes.size() - 40));

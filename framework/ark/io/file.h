@@ -1,6 +1,8 @@
 // File helpers shared by the writers: atomic replacement and whole-file reads with errors that
 // name the path.
 #pragma once
+#include <cstddef>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -11,5 +13,16 @@ namespace ark::io {
 void write_file_atomic(const std::string& path, std::string_view bytes);
 /// Reads a whole file; throws ark::Error naming the path on failure.
 std::string read_file(const std::string& path);
+
+/// A regular file mapped privately and writably (copy-on-write): tensors viewing it may be
+/// changed in place without touching the file. As with every mmap reader, truncating the file
+/// while it is mapped makes later access fault (SIGBUS), so readers validate sizes at open.
+struct MappedFile {
+  std::shared_ptr<void> data;  // null for an empty file; unmapped with the last owner
+  size_t size = 0;
+};
+/// Throws ark::Error naming the path when it cannot be opened, is not a regular file or cannot
+/// be mapped.
+MappedFile map_file(const std::string& path);
 
 }  // namespace ark::io

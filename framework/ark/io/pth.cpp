@@ -4,17 +4,12 @@
 // ref: torch/serialization.py (_load, _legacy_load), caffe2/serialize/inline_container.cc.
 #include "ark/io/pth.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <unordered_map>
 
+#include "ark/io/file.h"
 #include "ark/io/zip.h"
 #include "ark/ops/ops.h"
 
@@ -303,25 +298,9 @@ PthFile parse_pth(const void* data, size_t size, const std::string& name, const 
 }
 
 PthFile load_pth(const std::string& path, const PthOptions& options) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw Error("cannot open " + path + ": " + std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    throw Error("cannot read " + path + ": not a regular file");
-  }
-  const size_t size = static_cast<size_t>(st.st_size);
-  if (size == 0) {
-    ::close(fd);
-    fail(path, "not a PyTorch zip checkpoint or legacy checkpoint (the file is empty)");
-  }
-  // A private, writable mapping, as for safetensors: tensors may be changed in place without
-  // touching the file. Truncating the file while it is mapped makes later access fault (SIGBUS).
-  void* map = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-  ::close(fd);
-  if (map == MAP_FAILED) throw Error("cannot map " + path + ": " + std::strerror(errno));
-  std::shared_ptr<void> mapping(map, [size](void* p) { ::munmap(p, size); });
-  return read_image(static_cast<const unsigned char*>(map), size, path, options, mapping);
+  const MappedFile file = map_file(path);  // private mapping, as for safetensors
+  if (file.size == 0) fail(path, "not a PyTorch zip checkpoint or legacy checkpoint (the file is empty)");
+  return read_image(static_cast<const unsigned char*>(file.data.get()), file.size, path, options, file.data);
 }
 
 }  // namespace ark::io

@@ -5,13 +5,7 @@
 // (tensors sorted by dtype then name, header padded with spaces to a multiple of 8).
 #include "ark/io/safetensors.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -19,6 +13,7 @@
 #include <set>
 
 #include "ark/io/file.h"
+#include "ark/io/utf8.h"
 #include "ark/ops/ops.h"
 
 namespace ark::io {
@@ -50,30 +45,6 @@ const DtypeInfo& info_of(ScalarType t) {
 
 [[noreturn]] void fail(const std::string& name, const std::string& what) {
   throw Error("safetensors file " + name + ": " + what);
-}
-
-bool valid_utf8(const unsigned char* s, size_t n) {
-  size_t i = 0;
-  while (i < n) {
-    const unsigned char c = s[i];
-    size_t len;
-    uint32_t cp;
-    if (c < 0x80) { ++i; continue; }
-    if ((c & 0xe0) == 0xc0) { len = 2; cp = c & 0x1f; }
-    else if ((c & 0xf0) == 0xe0) { len = 3; cp = c & 0x0f; }
-    else if ((c & 0xf8) == 0xf0) { len = 4; cp = c & 0x07; }
-    else return false;
-    if (i + len > n) return false;
-    for (size_t k = 1; k < len; ++k) {
-      if ((s[i + k] & 0xc0) != 0x80) return false;
-      cp = (cp << 6) | (s[i + k] & 0x3f);
-    }
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-      return false;  // overlong forms and surrogates
-    i += len;
-  }
-  return true;
 }
 
 struct Entry {
@@ -233,28 +204,12 @@ SafetensorsFile parse_safetensors(const void* data, size_t size, const std::stri
 }
 
 SafetensorsFile load_safetensors(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw Error("cannot open " + path + ": " + std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    throw Error("cannot read " + path + ": not a regular file");
-  }
-  const size_t size = static_cast<size_t>(st.st_size);
-  if (size < 8) {
-    ::close(fd);
-    fail(path, "header too small: the file has " + std::to_string(size) + " bytes, expected at least 8");
-  }
-  // A private, writable mapping: tensors may be modified in place without touching the file.
-  // Note: as with every mmap reader, truncating the file while it is mapped makes later access
-  // fault (SIGBUS); sizes are validated here, at open.
-  void* map = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-  ::close(fd);
-  if (map == MAP_FAILED) throw Error("cannot map " + path + ": " + std::strerror(errno));
-  std::shared_ptr<void> mapping(map, [size](void* p) { ::munmap(p, size); });
+  const MappedFile file = map_file(path);  // private mapping: tensors may be changed in place
+  if (file.size < 8)
+    fail(path, "header too small: the file has " + std::to_string(file.size) + " bytes, expected at least 8");
   uint64_t start = 0;
-  auto [entries, meta] = parse_image(static_cast<const unsigned char*>(map), size, path, start);
-  return build(entries, std::move(meta), static_cast<char*>(map) + start, mapping);
+  auto [entries, meta] = parse_image(static_cast<const unsigned char*>(file.data.get()), file.size, path, start);
+  return build(entries, std::move(meta), static_cast<char*>(file.data.get()) + start, file.data);
 }
 
 std::string serialize_safetensors(const TensorDict& tensors, const Metadata& metadata) {

@@ -38,28 +38,6 @@ const char* opcode_name(unsigned char op) {
   }
 }
 
-// Valid UTF-8, with surrogates allowed as Python's "surrogatepass" decoding allows them.
-bool valid_utf8(const unsigned char* s, size_t n) {
-  for (size_t i = 0; i < n;) {
-    const unsigned char c = s[i];
-    size_t len;
-    uint32_t cp;
-    if (c < 0x80) { ++i; continue; }
-    if ((c & 0xe0) == 0xc0) { len = 2; cp = c & 0x1f; }
-    else if ((c & 0xf0) == 0xe0) { len = 3; cp = c & 0x0f; }
-    else if ((c & 0xf8) == 0xf0) { len = 4; cp = c & 0x07; }
-    else return false;
-    if (n - i < len) return false;
-    for (size_t k = 1; k < len; ++k) {
-      if ((s[i + k] & 0xc0) != 0x80) return false;
-      cp = (cp << 6) | (s[i + k] & 0x3f);
-    }
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff))) return false;
-    i += len;
-  }
-  return true;
-}
-
 std::string printable(std::string_view s) {
   std::string out;
   for (unsigned char c : s.substr(0, 120)) {
@@ -80,7 +58,6 @@ std::string printable(std::string_view s) {
 
 using detail::opcode_name;
 using detail::printable;
-using detail::valid_utf8;
 
 
 const char* kind_name(Kind k) {
@@ -159,7 +136,8 @@ std::string Unpickler::Machine::read_line() {
   if (pos >= size) corrupt("truncated GLOBAL name");
   std::string s(reinterpret_cast<const char*>(data + start), pos - start);
   ++pos;
-  if (!valid_utf8(reinterpret_cast<const unsigned char*>(s.data()), s.size())) corrupt("GLOBAL name is not valid UTF-8");
+  if (!valid_utf8(reinterpret_cast<const unsigned char*>(s.data()), s.size(), /*allow_surrogates=*/true))
+    corrupt("GLOBAL name is not valid UTF-8");
   return s;
 }
 

@@ -10,12 +10,12 @@
 
 #include "ark/core/error.h"
 #include "ark/io/unpickler.h"
+#include "ark/io/utf8.h"
 
 namespace ark::io::pickle {
 
 namespace detail {
 const char* opcode_name(unsigned char op);
-bool valid_utf8(const unsigned char* s, size_t n);
 /// An untrusted string made safe for a message (escapes, truncated).
 std::string printable(std::string_view s);
 }  // namespace detail
@@ -88,7 +88,7 @@ struct Unpickler::Machine {
     if (n > up.limits_.max_string_bytes)
       limit("string of " + std::to_string(n) + " bytes (at most " + std::to_string(up.limits_.max_string_bytes) + ")");
     const unsigned char* p = take(n);
-    if (check_utf8 && !detail::valid_utf8(p, n)) corrupt("string is not valid UTF-8");
+    if (check_utf8 && !valid_utf8(p, n, /*allow_surrogates=*/true)) corrupt("string is not valid UTF-8");
     Object* o = make(k);
     o->s.assign(reinterpret_cast<const char*>(p), n);
     return o;
