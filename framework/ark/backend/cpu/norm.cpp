@@ -17,94 +17,81 @@ namespace ark::cpu {
 namespace {
 int64_t row_grain(int64_t n) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(n, 1)); }
 
-// Per-plane sums for batch norm, the hot loops of a training step: float vector accumulators
-// over blocks of kBlock elements (32 independent partial sums, so neither add latency nor
-// rounding grows with the plane), each block's total added into a double.
+// Per-plane sums for batch norm, the hot loops of a training step: two running sums (s, q),
+// kept in float vector accumulators over blocks of kBlock elements (16 independent partial sums
+// each, so neither add latency nor rounding grows with the plane), each block's totals added
+// into doubles. step16(i, s0, s1, q0, q1) adds elements i..i+15; step1(i, s, q) adds element i.
 constexpr int64_t kBlock = 2048;
+
+#ifdef __AVX2__
+template <class Step16, class Step1>
+void block_sums(int64_t n, const Step16& step16, const Step1& step1, double& s, double& q) {
+  for (int64_t b = 0; b < n; b += kBlock) {
+    const int64_t e = std::min(n, b + kBlock);
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, q0 = s0, q1 = s0;
+    int64_t i = b;
+    for (; i + 16 <= e; i += 16) step16(i, s0, s1, q0, q1);
+    alignas(32) float ls[8], lq[8];
+    _mm256_store_ps(ls, _mm256_add_ps(s0, s1));
+    _mm256_store_ps(lq, _mm256_add_ps(q0, q1));
+    double bs = 0, bq = 0;
+    for (int k = 0; k < 8; ++k) {
+      bs += ls[k];
+      bq += lq[k];
+    }
+    for (; i < e; ++i) step1(i, bs, bq);
+    s += bs;
+    q += bq;
+  }
+}
+#endif
 
 // sum(p[i]) and sum((p[i] - mu)^2) over one plane.
 template <class T>
 void plane_moments(const T* p, int64_t n, T mu, double& sum, double& sq) {
+  auto step1 = [&](int64_t i, double& s, double& q) {
+    s += p[i];
+    const double d = static_cast<double>(p[i]) - mu;
+    q += d * d;
+  };
 #ifdef __AVX2__
   if constexpr (std::is_same_v<T, float>) {
     const __m256 vm = _mm256_set1_ps(mu);
-    for (int64_t b = 0; b < n; b += kBlock) {
-      const int64_t e = std::min(n, b + kBlock);
-      __m256 s0 = _mm256_setzero_ps(), s1 = s0, q0 = s0, q1 = s0;
-      int64_t i = b;
-      for (; i + 16 <= e; i += 16) {
-        const __m256 x0 = _mm256_loadu_ps(p + i), x1 = _mm256_loadu_ps(p + i + 8);
-        s0 = _mm256_add_ps(s0, x0);
-        s1 = _mm256_add_ps(s1, x1);
-        const __m256 d0 = _mm256_sub_ps(x0, vm), d1 = _mm256_sub_ps(x1, vm);
-        q0 = _mm256_fmadd_ps(d0, d0, q0);
-        q1 = _mm256_fmadd_ps(d1, d1, q1);
-      }
-      alignas(32) float ls[8], lq[8];
-      _mm256_store_ps(ls, _mm256_add_ps(s0, s1));
-      _mm256_store_ps(lq, _mm256_add_ps(q0, q1));
-      double bs = 0, bq = 0;
-      for (int k = 0; k < 8; ++k) {
-        bs += ls[k];
-        bq += lq[k];
-      }
-      for (; i < e; ++i) {
-        bs += p[i];
-        const double d = static_cast<double>(p[i]) - mu;
-        bq += d * d;
-      }
-      sum += bs;
-      sq += bq;
-    }
-    return;
+    auto step16 = [&](int64_t i, __m256& s0, __m256& s1, __m256& q0, __m256& q1) {
+      const __m256 x0 = _mm256_loadu_ps(p + i), x1 = _mm256_loadu_ps(p + i + 8);
+      s0 = _mm256_add_ps(s0, x0);
+      s1 = _mm256_add_ps(s1, x1);
+      const __m256 d0 = _mm256_sub_ps(x0, vm), d1 = _mm256_sub_ps(x1, vm);
+      q0 = _mm256_fmadd_ps(d0, d0, q0);
+      q1 = _mm256_fmadd_ps(d1, d1, q1);
+    };
+    return block_sums(n, step16, step1, sum, sq);
   }
 #endif
-  for (int64_t i = 0; i < n; ++i) {
-    sum += p[i];
-    const double d = static_cast<double>(p[i]) - mu;
-    sq += d * d;
-  }
+  for (int64_t i = 0; i < n; ++i) step1(i, sum, sq);
 }
 
 // sum(g[i]) and sum(g[i] * (x[i] - mu)) over one plane.
 template <class T>
 void plane_grad_sums(const T* g, const T* x, int64_t n, T mu, double& sum_g, double& sum_gx) {
+  auto step1 = [&](int64_t i, double& s, double& q) {
+    s += g[i];
+    q += static_cast<double>(g[i]) * (x[i] - mu);
+  };
 #ifdef __AVX2__
   if constexpr (std::is_same_v<T, float>) {
     const __m256 vm = _mm256_set1_ps(mu);
-    for (int64_t b = 0; b < n; b += kBlock) {
-      const int64_t e = std::min(n, b + kBlock);
-      __m256 s0 = _mm256_setzero_ps(), s1 = s0, q0 = s0, q1 = s0;
-      int64_t i = b;
-      for (; i + 16 <= e; i += 16) {
-        const __m256 g0 = _mm256_loadu_ps(g + i), g1 = _mm256_loadu_ps(g + i + 8);
-        s0 = _mm256_add_ps(s0, g0);
-        s1 = _mm256_add_ps(s1, g1);
-        q0 = _mm256_fmadd_ps(g0, _mm256_sub_ps(_mm256_loadu_ps(x + i), vm), q0);
-        q1 = _mm256_fmadd_ps(g1, _mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vm), q1);
-      }
-      alignas(32) float ls[8], lq[8];
-      _mm256_store_ps(ls, _mm256_add_ps(s0, s1));
-      _mm256_store_ps(lq, _mm256_add_ps(q0, q1));
-      double bs = 0, bq = 0;
-      for (int k = 0; k < 8; ++k) {
-        bs += ls[k];
-        bq += lq[k];
-      }
-      for (; i < e; ++i) {
-        bs += g[i];
-        bq += static_cast<double>(g[i]) * (x[i] - mu);
-      }
-      sum_g += bs;
-      sum_gx += bq;
-    }
-    return;
+    auto step16 = [&](int64_t i, __m256& s0, __m256& s1, __m256& q0, __m256& q1) {
+      const __m256 g0 = _mm256_loadu_ps(g + i), g1 = _mm256_loadu_ps(g + i + 8);
+      s0 = _mm256_add_ps(s0, g0);
+      s1 = _mm256_add_ps(s1, g1);
+      q0 = _mm256_fmadd_ps(g0, _mm256_sub_ps(_mm256_loadu_ps(x + i), vm), q0);
+      q1 = _mm256_fmadd_ps(g1, _mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vm), q1);
+    };
+    return block_sums(n, step16, step1, sum_g, sum_gx);
   }
 #endif
-  for (int64_t i = 0; i < n; ++i) {
-    sum_g += g[i];
-    sum_gx += static_cast<double>(g[i]) * (x[i] - mu);
-  }
+  for (int64_t i = 0; i < n; ++i) step1(i, sum_g, sum_gx);
 }
 }  // namespace
 
