@@ -17,6 +17,8 @@ PACKAGES=(
   darknet python3-skimage
   # tests: Keras .h5 fixtures (h5py); the nsfwjs reference also uses darknet's dog.jpg (above)
   python3-h5py
+  # tokenizers: SentencePiece models (LLaMA, ALBERT) load and train through the C++ library
+  libsentencepiece-dev
 )
 
 "$(dirname "$0")/fetch_assets.sh"  # npm assets (nsfwjs' Keras MobileNetV2); needs node/npm, not apt
