@@ -29,8 +29,11 @@ void gemm_into(const Tensor& a, const Tensor& b, const Tensor& out, double alpha
   }
   const ScalarType ct = detail::compute_dtype(a.dtype());
   if (ct != a.dtype()) {
+    // bfloat16/float16: computed in float. A few rows (decoding) read B in its own dtype (the CPU
+    // backend widens it in registers); larger products widen B once per call.
     Tensor o = detail::cast(out, ct);
-    backend_for(a).bmm(detail::cast(a, ct), detail::cast(b, ct), o, alpha, beta);
+    const bool skinny = a.device().is_cpu() && a.size(1) <= 8;
+    backend_for(a).bmm(detail::cast(a, ct), skinny ? b : detail::cast(b, ct), o, alpha, beta);
     backend_for(a).copy(out, o);
     return;
   }

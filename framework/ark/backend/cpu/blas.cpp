@@ -4,6 +4,7 @@
 #include <cblas.h>
 
 #include "ark/backend/cpu/cpu_backend.h"
+#include "ark/backend/cpu/gemv.h"
 #include "ark/core/parallel.h"
 
 namespace ark::cpu {
@@ -37,9 +38,45 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a
 
 }  // namespace
 
+// A few rows against a float32, bfloat16 or float16 B (decoding, attention over a KV cache): the
+// skinny kernels of gemv.h, which read B once. False when the product is not of that shape.
+static bool skinny_bmm(const Tensor& a_in, const Tensor& b, const Tensor& c, double alpha, double beta) {
+  const int64_t batch = c.size(0), m = c.size(1), n = c.size(2), k = a_in.size(2);
+  if (c.dtype() != kFloat || a_in.dtype() != kFloat || c.stride(2) != 1 || !skinny_gemm_pays(m, n, k)) return false;
+  const ScalarType bt = b.dtype();
+  if (bt != kFloat && bt != kBFloat16 && bt != kHalf) return false;
+  const GemvType type = bt == kFloat ? GemvType::F32 : bt == kBFloat16 ? GemvType::BF16 : GemvType::F16;
+  bool trans;
+  int64_t ldb;
+  if (b.stride(1) == 1 && b.stride(2) >= k) trans = true, ldb = b.stride(2);
+  else if (b.stride(2) == 1 && b.stride(1) >= n) trans = false, ldb = b.stride(1);
+  else return false;
+  Tensor a = a_in.stride(2) == 1 && a_in.stride(1) >= k ? a_in : a_in.contiguous();
+  const float* pa = a.data_ptr<float>();
+  const char* pb = static_cast<const char*>(b.data_ptr());
+  float* pc = c.data_ptr<float>();
+  const int64_t esize = static_cast<int64_t>(element_size(bt));
+  const int64_t ldc = std::max<int64_t>(c.stride(1), n);
+  auto one = [&](int64_t i) {
+    skinny_gemm(m, n, k, static_cast<float>(alpha), pa + i * a.stride(0), a.stride(1), pb + i * b.stride(0) * esize,
+                type, trans, ldb, static_cast<float>(beta), pc + i * c.stride(0), ldc);
+  };
+  // Per-head products over a KV cache: one per thread. One big weight: the kernel splits it.
+  if (batch >= get_num_threads() && static_cast<double>(n) * static_cast<double>(k) < 1e6) {
+    parallel_for(batch, 1, [&](int64_t b0, int64_t b1) {
+      for (int64_t i = b0; i < b1; ++i) one(i);
+    });
+  } else {
+    for (int64_t i = 0; i < batch; ++i) one(i);
+  }
+  return true;
+}
+
 void CpuBackend::bmm(const Tensor& a_in, const Tensor& b_in, const Tensor& c, double alpha, double beta) {
   const int64_t batch = c.size(0), m = c.size(1), n = c.size(2), k = a_in.size(2);
   ARK_ASSERT(c.stride(2) == 1 || n == 1);
+  if (skinny_bmm(a_in, b_in, c, alpha, beta)) return;
+  if (b_in.dtype() != c.dtype()) return bmm(a_in, b_in.to(c.dtype()), c, alpha, beta);  // a reduced-precision B
   dispatch_compute(c.dtype(), [&]<class T>() {
     if constexpr (std::is_floating_point_v<T>) {
       Tensor a = a_in, b = b_in;
