@@ -45,7 +45,9 @@ struct VerifyProblem {
 struct VerifyReport {
   size_t files_checked = 0;
   uint64_t bytes_checked = 0;
-  std::vector<VerifyProblem> problems;
+  std::vector<VerifyProblem> problems;             // corruption: missing/short/wrong blobs, bad manifests
+  std::vector<std::filesystem::path> orphans;      // blobs no manifest references (prune removes them)
+  std::vector<std::filesystem::path> temp_files;   // partial downloads of processes that are gone
   bool ok() const { return problems.empty(); }
 };
 
@@ -100,9 +102,29 @@ class Cache {
 
   /// Total bytes of blobs.
   uint64_t size_bytes() const;
+  /// Whether the lock for `key` (a full sha256 for blobs) is held by someone now.
+  bool lock_held(const std::string& key) const;
 
  private:
   std::filesystem::path root_;
+};
+
+/// An exclusive flock() on blobs/.locks/<key>.lock, released on destruction or when the process
+/// dies. It only saves duplicate downloads: correctness never depends on it (unique temp files and
+/// atomic renames do that), so a file system whose flock is a no-op stays safe.
+class CacheLock {
+ public:
+  /// Waits up to `timeout_s` (polling, so `cancelled` is honoured); throws DownloadError(Io) on
+  /// timeout, DownloadError(Interrupted) when `cancelled` returns true.
+  CacheLock(const Cache& cache, const std::string& key, double timeout_s, bool (*cancelled)() = nullptr);
+  ~CacheLock();
+  CacheLock(CacheLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+  CacheLock(const CacheLock&) = delete;
+  CacheLock& operator=(const CacheLock&) = delete;
+  CacheLock& operator=(CacheLock&&) = delete;
+
+ private:
+  int fd_ = -1;
 };
 
 }  // namespace ark::pretrained
