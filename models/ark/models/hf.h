@@ -125,6 +125,27 @@ struct FromPretrainedOptions {
 /// config.json + weights -> the registered class, loaded strictly, in eval mode (as HF).
 std::shared_ptr<nn::Module> from_pretrained(const std::filesystem::path& folder, const FromPretrainedOptions& options = {});
 
+// ---- pieces the text models share ----
+/// HF's ACT2FN by name: "gelu" (erf), "gelu_new" / "gelu_pytorch_tanh" (tanh approximation),
+/// "relu", "silu" / "swish", "tanh". check_activation throws for any other name.
+Tensor activation(const std::string& name, const Tensor& x);
+void check_activation(const std::string& name);
+/// HF's get_extended_attention_mask for an encoder: a (N, S) mask of 1 (attend) / 0 (padding),
+/// of any dtype, -> (N, 1, 1, S) additive mask in `dtype`: 0 where attended, the dtype's lowest
+/// finite value where padded (finite, so a fully padded row stays defined, as in HF).
+Tensor extended_attention_mask(const Tensor& attention_mask, ScalarType dtype);
+/// HF's sequence-classification loss: problem_type "regression" (MSE), "single_label_classification"
+/// (cross-entropy) or "multi_label_classification" (BCE with logits); empty: regression for one
+/// label, single-label for integer labels, multi-label otherwise (HF's inference rule).
+Tensor sequence_classification_loss(const Tensor& logits, const Tensor& labels, const std::string& problem_type,
+                                    int64_t num_labels);
+/// What a sequence-classification head's forward returns (HF's SequenceClassifierOutput).
+struct SequenceClassifierOutput {
+  Tensor loss;    // undefined without labels
+  Tensor logits;  // (N, num_labels)
+  std::vector<Tensor> hidden_states;  // with output_hidden_states: embeddings, then every layer
+};
+
 // ---- config.json helpers for factories: errors name the field and what was expected ----
 /// config[key] as an integer in [min, max]; `fallback` when absent (nullopt: the field is required).
 int64_t config_int(const nlohmann::json& config, const std::string& key, std::optional<int64_t> fallback,
