@@ -248,6 +248,7 @@ void register_bert_hf_architectures() {
   base.base_model_prefix = "bert";
   // Non-persistent buffers that files written by transformers < 4.31 hold.
   base.ignore = {"*embeddings.position_ids", "*embeddings.token_type_ids"};
+  base.head = {"bert.pooler.*"};  // absent from masked-LM checkpoints
   hf::register_architecture(
       "BertModel", [](const json& j) { return std::make_shared<BertModelImpl>(BertConfig::from_json(j)); }, base);
   hf::register_architecture(

@@ -272,11 +272,17 @@ LoadReport load_strict(nn::Module& model, io::TensorDict weights, const std::str
 
   // Check everything, report everything.
   const bool head_ok = options.allow_new_head && !prefix.empty();
+  auto is_head = [&](const std::string& key) {
+    if (!starts_with(key, prefix)) return true;
+    for (const auto& pattern : spec.head)
+      if (fnmatch(pattern.c_str(), key.c_str(), 0) == 0) return true;
+    return false;
+  };
   std::vector<std::string> missing, unexpected, mismatched;
   for (const auto& item : own) {
     const Tensor* src = sd.find(item.key());
     if (!src) {
-      if (head_ok && !starts_with(item.key(), prefix)) report.initialised.push_back(item.key());
+      if (head_ok && is_head(item.key())) report.initialised.push_back(item.key());
       else missing.push_back(item.key());
       continue;
     }

@@ -54,6 +54,10 @@ struct LoadSpec {
   /// applied as well: ".gamma" -> ".weight" and ".beta" -> ".bias" (TF-era LayerNorm names), when
   /// the model has the new key.
   std::vector<std::pair<std::string, std::string>> renames;
+  /// fnmatch patterns of model keys inside the base model that still count as head, i.e. may be
+  /// freshly initialised under LoadOptions::allow_new_head (BERT's "bert.pooler.*", which
+  /// masked-LM checkpoints lack).
+  std::vector<std::string> head;
 };
 
 /// What load_strict did besides loading: HF's warnings, for the caller to show.
