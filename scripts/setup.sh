@@ -10,6 +10,9 @@ PACKAGES=(
   libopenblas-openmp-dev libdnnl-dev zlib1g-dev
   # libraries: JSON headers, CLI, HTTP test server, images (OpenCV), Keras weights (HDF5)
   nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libopencv-dev libhdf5-dev
+  # the weights downloader: libcurl (http/https, proxies, TLS) and OpenSSL's libcrypto (sha256);
+  # curl itself is the baseline of tools/bench/pull_bench.sh
+  libcurl4-openssl-dev libssl-dev curl
   # tests: GoogleTest, the PyTorch 1.13 oracle, libFuzzer (clang), the Fashion-MNIST data
   libgtest-dev googletest python3-torch python3-torchvision clang libclang-rt-14-dev
   dataset-fashion-mnist
