@@ -2,6 +2,7 @@
 // failure is reported. Commands register themselves with a CLI11 sub-app in main.cpp.
 #pragma once
 #include <CLI/CLI.hpp>
+#include <memory>
 #include <stdexcept>
 #include <string>
 
@@ -35,5 +36,15 @@ constexpr const char* kExitCodeHelp =
 // Each command file defines one of these; main.cpp calls them.
 void add_inspect(CLI::App& app);
 void add_convert(CLI::App& app);
+void add_list(CLI::App& app);
+void add_info(CLI::App& app);
+void add_pull(CLI::App& app);
+void add_cache(CLI::App& app);
+
+/// A weights argument that is not an existing file but a pretrained name (registry entry, bare
+/// architecture, hf:...) is pulled (honouring ARK_OFFLINE) and resolved to its weights file,
+/// seen through `holder` (a folder of links to the cached blobs, kept alive by the caller).
+/// Anything else is returned unchanged. Defined in pull.cpp.
+std::string resolve_weights_arg(const std::string& arg, std::shared_ptr<void>& holder);
 
 }  // namespace ark::cli

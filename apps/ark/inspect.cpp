@@ -20,7 +20,9 @@ std::string shape_str(IntArrayRef s) {
   return r + "]";
 }
 
-void run_inspect(const std::string& path, bool json) {
+void run_inspect(const std::string& arg, bool json) {
+  std::shared_ptr<void> pulled;  // a registry name: its cached weights, pulled if needed
+  const std::string path = resolve_weights_arg(arg, pulled);
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) throw CommandError(kIo, "inspect: cannot open " + path + ": no such file");
   std::string format;
@@ -69,7 +71,7 @@ void add_inspect(CLI::App& app) {
   auto* cmd = app.add_subcommand("inspect", "List the tensors of a weights file (safetensors, .pth, .h5, TF.js)");
   auto path = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
-  cmd->add_option("file", *path, "weights file")->required();
+  cmd->add_option("file", *path, "weights file, or a pretrained name (resnet50.tv_in1k)")->required();
   cmd->add_flag("--json", *json, "machine-readable output on stdout");
   cmd->callback([path, json] { run_inspect(*path, *json); });
 }

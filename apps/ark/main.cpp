@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "ark/core/error.h"
+#include "ark/pretrained/download.h"
 #include "cli.h"
 
 int main(int argc, char** argv) {
@@ -11,6 +12,10 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   ark::cli::add_inspect(app);
   ark::cli::add_convert(app);
+  ark::cli::add_list(app);
+  ark::cli::add_info(app);
+  ark::cli::add_pull(app);
+  ark::cli::add_cache(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -23,6 +28,9 @@ int main(int argc, char** argv) {
   } catch (const ark::cli::CommandError& e) {
     std::cerr << "ark: " << e.what() << "\n";
     return e.code();
+  } catch (const ark::pretrained::DownloadError& e) {
+    std::cerr << "ark: " << e.msg() << "\n";
+    return ark::pretrained::exit_code(e.kind());
   } catch (const ark::Error& e) {
     std::cerr << "ark: " << e.msg() << "\n";
     return ark::cli::kBadFile;
