@@ -1,10 +1,13 @@
-// Batched GEMM on OpenBLAS (float32/float64) with a plain loop for integer dtypes.
-// OpenBLAS is the OpenMP build: called inside an OpenMP parallel region it runs single-threaded,
-// so a batch of small products is parallelised over the batch, a few big ones inside GEMM.
+// Batched GEMM: a few rows on the skinny kernels (gemv.h), float32 products of Transformer/CNN size
+// on oneDNN's matmul (matmul_onednn.h), the rest on OpenBLAS (float32/float64) and a plain loop for
+// integer dtypes. OpenBLAS is the OpenMP build: called inside an OpenMP parallel region it runs
+// single-threaded, so a batch of small products is parallelised over the batch, a few big ones
+// inside GEMM.
 #include <cblas.h>
 
 #include "ark/backend/cpu/cpu_backend.h"
 #include "ark/backend/cpu/gemv.h"
+#include "ark/backend/cpu/matmul_onednn.h"
 #include "ark/core/parallel.h"
 
 namespace ark::cpu {
@@ -77,6 +80,9 @@ void CpuBackend::bmm(const Tensor& a_in, const Tensor& b_in, const Tensor& c, do
   ARK_ASSERT(c.stride(2) == 1 || n == 1);
   if (skinny_bmm(a_in, b_in, c, alpha, beta)) return;
   if (b_in.dtype() != c.dtype()) return bmm(a_in, b_in.to(c.dtype()), c, alpha, beta);  // a reduced-precision B
+  if (c.dtype() == kFloat && onednn::matmul_pays(batch, m, n, k) &&
+      onednn::matmul(a_in, b_in, c, static_cast<float>(alpha), static_cast<float>(beta)))
+    return;
   dispatch_compute(c.dtype(), [&]<class T>() {
     if constexpr (std::is_floating_point_v<T>) {
       Tensor a = a_in, b = b_in;
