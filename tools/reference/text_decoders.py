@@ -147,8 +147,10 @@ class GPT2LMHeadModel(nn.Module):
         super().__init__()
         self.transformer = GPT2Model(c)
 
-    def forward(self, input_ids, attention_mask=None):
+    def forward(self, input_ids, attention_mask=None, last_only=False):
         h, hidden = self.transformer(input_ids, attention_mask)
+        if last_only:
+            h = h[:, -1:]
         return F.linear(h, self.transformer.wte.weight), hidden  # tied lm_head
 
 
@@ -292,8 +294,10 @@ class LlamaForCausalLM(nn.Module):
         if not self.tied:
             self.lm_head = nn.Linear(c["hidden_size"], c["vocab_size"], bias=False)
 
-    def forward(self, input_ids, attention_mask=None):
+    def forward(self, input_ids, attention_mask=None, last_only=False):
         h, hidden = self.model(input_ids, attention_mask)
+        if last_only:
+            h = h[:, -1:]
         w = self.model.embed_tokens.weight if self.tied else self.lm_head.weight
         return F.linear(h, w), hidden
 
@@ -377,7 +381,7 @@ def greedy(model, prompt, n):
     ids = prompt
     with torch.no_grad():
         for _ in range(n):  # no cache: the whole sequence every step
-            logits, _ = model(ids)
+            logits, _ = model(ids, last_only=True)  # the head on the last position only (same values)
             ids = torch.cat([ids, logits[:, -1].argmax(-1, keepdim=True)], 1)
     return ids[:, prompt.shape[1]:]
 
