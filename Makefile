@@ -5,7 +5,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all setup build demo test test-asan fuzz bench install clean
+.PHONY: all setup build mirror demo test test-asan fuzz bench install clean
 
 all: build
 
@@ -23,7 +23,11 @@ demo: build
 	@mkdir -p $(BUILD)/demo && ln -sfn /usr/share/datasets/fashion-mnist $(BUILD)/demo/data
 	@cd $(BUILD)/demo && ../tests/libtorch_mnist
 
-test: build
+# The offline mirror of pretrained weights (ARK_ENDPOINT=~/.cache/ark/mirror ark pull NAME).
+mirror: build
+	@scripts/make_mirror.sh $(BUILD)/apps/ark
+
+test: build mirror
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 # The same suite under AddressSanitizer + UndefinedBehaviorSanitizer.

@@ -3,7 +3,9 @@
 weights registry (compiled into libark_pretrained by tools/registry/embed.cmake).
 
 Run once with Debian's /usr/bin/python3 (torchvision 0.14) and commit the output:
-    /usr/bin/python3 tools/registry/gen_registry.py
+    /usr/bin/python3 tools/registry/gen_registry.py NSFWJS_MODEL_JSON_SHA256=<hex> NSFWJS_ST_SIZE=<bytes> NSFWJS_ST_SHA256=<hex>
+(the nsfwjs pins: the sha256 of fetch_assets.sh's model.json, and the size and sha256 of the
+safetensors `ark convert mobilenet_v2_keras.nsfwjs_tfjs` writes; scripts/make_mirror.sh prints them)
 
 Sources:
   * vision: torchvision 0.14's Weights enums for every architecture ark implements: the URL, the
