@@ -463,6 +463,7 @@ Outcome classify_curl(CURLcode rc, const char* errbuf, const DownloadOptions& op
     case CURLE_BAD_CONTENT_ENCODING: return retry("connection broken (" + detail + ")");
     case CURLE_TOO_MANY_REDIRECTS: return fatal(ErrorKind::Network, "too many redirects (more than " + std::to_string(opt.max_redirects) + ")");
     case CURLE_UNSUPPORTED_PROTOCOL:
+      if (detail.find("HTTP/0.9") != std::string::npos) return retry("malformed reply (" + detail + ")");
       return fatal(ErrorKind::Network, "refused redirect or URL: only http and https are allowed (" + detail + ")");
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CACERT_BADFILE:
@@ -592,7 +593,13 @@ class UrlDownload {
     if (io_error_) throw *io_error_;
     if (already_cached_) return {};
     if (abort_) return *abort_;
-    if (rc != CURLE_OK) return classify_curl(rc, errbuf, opt_);
+    if (rc != CURLE_OK) {
+      Outcome o = classify_curl(rc, errbuf, opt_);
+      const auto want = total();
+      if (o.what == Outcome::Retry && want && written_ < *want && (written_ > 0 || (body_started_ && (status_ == 200 || status_ == 206))))
+        o.msg = "incomplete: " + std::to_string(written_) + " of " + std::to_string(*want) + " bytes (" + o.msg + ")";
+      return o;
+    }
     long status = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     if (status == 416 && range_from_ > 0) {  // our partial is longer than the server's file
