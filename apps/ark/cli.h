@@ -36,6 +36,7 @@ constexpr const char* kExitCodeHelp =
 // Each command file defines one of these; main.cpp calls them.
 void add_inspect(CLI::App& app);
 void add_convert(CLI::App& app);
+void add_tokenize(CLI::App& app);
 void add_list(CLI::App& app);
 void add_info(CLI::App& app);
 void add_pull(CLI::App& app);

@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   ark::cli::add_inspect(app);
   ark::cli::add_convert(app);
+  ark::cli::add_tokenize(app);
   ark::cli::add_list(app);
   ark::cli::add_info(app);
   ark::cli::add_pull(app);

@@ -6,7 +6,11 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
+#include <sstream>
+#include <tuple>
+#include <unordered_map>
 
 #include "ark/tokenizers/tokenizer.h"
 #include "ark/tokenizers/unicode.h"
@@ -235,4 +239,108 @@ TEST(SentencePiece, TrainOnMobyDickRoundTripsAndIsDeterministic) {
   }
   EXPECT_THROW(tk::train_sentencepiece({scratch_dir() + "/no_such_corpus.txt"}, 100, "bpe", scratch_dir() + "/x"), ark::Error);
   EXPECT_THROW(tk::train_sentencepiece({corpus}, 100, "wordpiece", scratch_dir() + "/x"), ark::Error);
+}
+
+// The LLaMA SentencePiece model written out as the tokenizer.json transformers' LlamaConverter
+// makes (pieces as the BPE vocabulary, merges of every split of a piece into two pieces, ordered by
+// the merged piece's score then the ids, Prepend/Replace normalizer, byte fallback) encodes Moby
+// Dick exactly as libsentencepiece does.
+TEST(TokenizerJson, LlamaExportEqualsSentencePiece) {
+  ARK_REQUIRE_ASSET(ark::test::sp_dir());
+  ARK_REQUIRE_ASSET(ark::test::texts_dir());
+  auto sp = tk::from_file(ark::test::sp_dir() + "/llama.model");
+  const int64_t n = sp->vocab_size();
+  nlohmann::json vocab = nlohmann::json::object();
+  std::unordered_map<std::string, int64_t> ids;
+  for (int64_t i = 0; i < n; ++i) {
+    vocab[sp->id_to_token(i)] = i;
+    ids[sp->id_to_token(i)] = i;
+  }
+  // The pieces' scores, read from the ModelProto (field 1: pieces {1: piece, 2: score}).
+  std::vector<float> scores;
+  {
+    const std::string pb = slurp(ark::test::sp_dir() + "/llama.model");
+    size_t i = 0;
+    auto varint = [&](const std::string& s, size_t& k) {
+      uint64_t v = 0;
+      for (int shift = 0; k < s.size(); shift += 7) {
+        const auto c = static_cast<unsigned char>(s[k++]);
+        v |= static_cast<uint64_t>(c & 0x7f) << shift;
+        if (!(c & 0x80)) break;
+      }
+      return v;
+    };
+    while (i < pb.size()) {
+      const uint64_t key = varint(pb, i);
+      const int wire = key & 7;
+      if (wire == 0) { varint(pb, i); continue; }
+      if (wire == 5) { i += 4; continue; }
+      if (wire == 1) { i += 8; continue; }
+      const size_t len = varint(pb, i);
+      if ((key >> 3) == 1) {
+        const std::string msg = pb.substr(i, len);
+        float score = 0;
+        for (size_t k = 0; k < msg.size();) {
+          const uint64_t kk = varint(msg, k);
+          if ((kk & 7) == 5) { if ((kk >> 3) == 2) std::memcpy(&score, msg.data() + k, 4); k += 4; }
+          else if ((kk & 7) == 2) { k += varint(msg, k); }
+          else if ((kk & 7) == 0) { varint(msg, k); }
+          else k += 8;
+        }
+        scores.push_back(score);
+      }
+      i += len;
+    }
+  }
+  ASSERT_EQ(static_cast<int64_t>(scores.size()), n);
+  std::vector<std::tuple<float, int64_t, int64_t, int64_t>> merges;
+  for (int64_t i = 3; i < n; ++i) {  // not <unk> <s> </s>
+    const std::string p = sp->id_to_token(i);
+    if (p.size() == 6 && p.rfind("<0x", 0) == 0) continue;  // byte pieces
+    for (size_t k = 1; k < p.size(); ++k) {
+      if ((static_cast<unsigned char>(p[k]) & 0xc0) == 0x80) continue;
+      auto a = ids.find(p.substr(0, k)), b = ids.find(p.substr(k));
+      if (a != ids.end() && b != ids.end() && a->second >= 3 && b->second >= 3)
+        merges.emplace_back(-scores[static_cast<size_t>(i)], i, a->second, b->second);
+    }
+  }
+  std::sort(merges.begin(), merges.end());
+  nlohmann::json m = nlohmann::json::array();
+  for (const auto& [score, merged, a, b] : merges) m.push_back({sp->id_to_token(a), sp->id_to_token(b)});
+  const std::string meta = "\xe2\x96\x81";
+  const nlohmann::json tj = {
+      {"added_tokens", {{{"id", 0}, {"content", "<unk>"}, {"special", true}}, {{"id", 1}, {"content", "<s>"}, {"special", true}},
+                        {{"id", 2}, {"content", "</s>"}, {"special", true}}}},
+      {"normalizer", {{"type", "Sequence"}, {"normalizers", {{{"type", "Prepend"}, {"prepend", meta}},
+                                                             {{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", meta}}}}}},
+      {"pre_tokenizer", nullptr},
+      {"post_processor", {{"type", "TemplateProcessing"},
+                          {"single", {{{"SpecialToken", {{"id", "<s>"}, {"type_id", 0}}}}, {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}}},
+                          {"pair", {{{"SpecialToken", {{"id", "<s>"}, {"type_id", 0}}}}, {{"Sequence", {{"id", "A"}, {"type_id", 0}}}},
+                                    {{"SpecialToken", {{"id", "<s>"}, {"type_id", 1}}}}, {{"Sequence", {{"id", "B"}, {"type_id", 1}}}}}},
+                          {"special_tokens", {{"<s>", {{"id", "<s>"}, {"ids", {1}}, {"tokens", {"<s>"}}}}}}}},
+      {"decoder", {{"type", "Sequence"}, {"decoders", {{{"type", "Replace"}, {"pattern", {{"String", meta}}}, {"content", " "}},
+                                                       {{"type", "ByteFallback"}}, {{"type", "Fuse"}},
+                                                       {{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}}}}}},
+      {"model", {{"type", "BPE"}, {"unk_token", "<unk>"}, {"fuse_unk", true}, {"byte_fallback", true}, {"vocab", vocab}, {"merges", m}}}};
+  const std::string path = scratch_dir() + "/llama_export.json";
+  write_file(path, tj.dump());
+  auto js = tk::from_file(path);
+  EXPECT_EQ(js->encode("Hello world"), (std::vector<int64_t>{1, 15043, 3186}));
+  // Line by line (SentencePiece sees no newlines in LLaMA prompts; a whole book as one BPE word
+  // would be quadratic in neither but slow in both).
+  const std::string moby = slurp(ark::test::texts_dir() + "/moby-dick/data/data.txt").substr(0, 400000);
+  size_t lines = 0, tokens = 0, same = 0;
+  std::istringstream in(moby);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty()) continue;
+    const auto a = sp->encode(line), b = js->encode(line);
+    ++lines;
+    tokens += a.size();
+    same += a == b;
+    if (a != b && lines - same <= 3) ADD_FAILURE() << "differs on: " << line;
+    EXPECT_EQ(js->decode(b, true), line);
+  }
+  EXPECT_EQ(same, lines);
+  std::cout << "[          ] " << lines << " lines, " << tokens << " tokens: tokenizer.json BPE == libsentencepiece\n";
 }

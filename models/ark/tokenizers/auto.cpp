@@ -95,11 +95,9 @@ void apply_config(Tokenizer& tok, const Config& cfg) {
     if (!t) return std::nullopt;
     auto id = tok.token_to_id(*t);
     ARK_CHECK(id, cfg.path, ": ", key, " '", *t, "' is not in the vocabulary");
-    if (!tok.token_to_id(*t) || true) {
-      bool known = false;
-      for (const auto& a : tok.added_tokens()) known |= a.content == *t;
-      if (!known) tok.add_token({*t, *id, true});
-    }
+    bool known = false;  // special tokens are matched in the text, as transformers does
+    for (const auto& a : tok.added_tokens()) known |= a.content == *t;
+    if (!known) tok.add_token({*t, *id, true});
     return id;
   };
   if (auto id = resolve("bos_token")) tok.set_bos(id);

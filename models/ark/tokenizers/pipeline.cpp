@@ -144,10 +144,9 @@ void BpeModel::encode(std::string_view piece, std::vector<int64_t>& out) const {
   if (ignore_merges) {
     if (auto id = vocab_.find(piece)) { out.push_back(*id); return; }
   }
-  const std::string key(piece);
   {
     std::lock_guard<std::mutex> lock(cache_mutex_);
-    auto it = cache_.find(key);
+    auto it = cache_.find(piece);
     if (it != cache_.end()) {
       out.insert(out.end(), it->second.begin(), it->second.end());
       return;
@@ -187,9 +186,10 @@ void BpeModel::encode(std::string_view piece, std::vector<int64_t>& out) const {
   }
   merge_word(ids);
   out.insert(out.end(), ids.begin(), ids.end());
+  if (piece.size() > 256) return;  // whole texts (LLaMA-style BPE has no pre-tokenizer) are not cached
   std::lock_guard<std::mutex> lock(cache_mutex_);
   if (cache_.size() > 500000) cache_.clear();
-  cache_.emplace(key, std::move(ids));
+  cache_.emplace(std::string(piece), std::move(ids));
 }
 
 // ---- Unigram ----

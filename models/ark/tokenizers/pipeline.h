@@ -24,13 +24,21 @@ using PreTokenizer = std::function<void(std::vector<std::string>&, bool)>;
 /// Rewrites the token strings; decode joins what is left.
 using Decoder = std::function<void(std::vector<std::string>&)>;
 
+/// Hash of strings that also looks up string_views (no temporary std::string per lookup).
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+template <class V>
+using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
+
 /// token <-> id, with holes allowed (ids need not be dense).
 struct Vocab {
-  std::unordered_map<std::string, int64_t> ids;
+  StringMap<int64_t> ids;
   std::vector<std::string> tokens;
   std::vector<char> used;
   std::optional<int64_t> find(std::string_view t) const {
-    auto it = ids.find(std::string(t));
+    auto it = ids.find(t);
     return it == ids.end() ? std::nullopt : std::optional<int64_t>(it->second);
   }
   /// Adds token at id; a duplicate token or id is an error naming `where`.
@@ -74,7 +82,7 @@ class BpeModel : public Model {
   std::array<int64_t, 256> byte_ids_{};  // <0xXX> tokens for byte_fallback (-1: absent)
   bool byte_ids_ready_ = false;
   mutable std::mutex cache_mutex_;
-  mutable std::unordered_map<std::string, std::vector<int64_t>> cache_;
+  mutable StringMap<std::vector<int64_t>> cache_;
   void merge_word(std::vector<int64_t>& symbols) const;
 };
 

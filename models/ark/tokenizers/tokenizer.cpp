@@ -112,8 +112,14 @@ std::vector<int64_t> Tokenizer::encode_sequence(std::string_view raw) const {
     return out;
   }
   std::string_view s = text;
+  bool first_byte[256] = {};
+  for (const AddedToken* t : active) first_byte[static_cast<unsigned char>(t->content[0])] = true;
   size_t seg_begin = 0, i = 0;
   while (i < s.size()) {
+    if (!first_byte[static_cast<unsigned char>(s[i])]) {
+      ++i;
+      continue;
+    }
     const AddedToken* best = nullptr;
     for (const AddedToken* t : active) {
       if (t->content.size() > s.size() - i || (best && t->content.size() <= best->content.size())) continue;
