@@ -74,6 +74,7 @@ class PullProcess : public ::testing::Test {
       ::setenv("ARK_REGISTRY_EXTRA", (dir / "extra.json").c_str(), 1);
       ::unsetenv("ARK_ENDPOINT");
       ::unsetenv("ARK_OFFLINE");
+      for (const char* v : {"http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"}) ::unsetenv(v);
       const int out = ::open((dir / ("out" + std::to_string(n))).c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       const int err = ::open((dir / ("err" + std::to_string(n))).c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       ::dup2(out, 1);

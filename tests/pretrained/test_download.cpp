@@ -52,6 +52,8 @@ class Download : public ::testing::Test {
     root = fs::temp_directory_path() / ("ark-dl-" + std::to_string(::getpid()) + "-" + info->name());
     fs::remove_all(root);
     cache.emplace(root);
+    // Loopback only: a proxy from the environment must not see these requests (A38 sets its own).
+    for (const char* v : {"http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"}) ::unsetenv(v);
     srv.start();
     ASSERT_TRUE(srv.running());
     clear_interrupt();
@@ -348,6 +350,12 @@ TEST_F(Download, A16_Range416DiscardsPartial) {
   expect_clean({sha});
 }
 
+TEST_F(Download, A17_ContentEncodingRefused) {
+  expect_error(spec("/gzip"), ErrorKind::Integrity, "unexpected content-encoding 'gzip'");
+  EXPECT_EQ(srv.count("/gzip"), 1u);
+  expect_clean({});
+}
+
 TEST_F(Download, A18_RedirectFollowed) {
   const fs::path p = fetch(spec("/redirect?to=/ok/model.bin"), *cache, opt);
   EXPECT_EQ(read_all(p), blob);
@@ -566,6 +574,61 @@ TEST_F(Download, A34_InvalidFilenamesRefusedBeforeAnyFsCall) {
   }
   EXPECT_EQ(srv.seen().size(), 0u);
   EXPECT_FALSE(fs::exists(root));
+}
+
+// TLS is always verified: a self-signed loopback server fails with a hint, and works once its
+// certificate is named as the CA bundle. There is no switch to turn verification off.
+TEST_F(Download, A39_TlsVerifiedCaBundleOption) {
+#ifdef CPPHTTPLIB_OPENSSL_SUPPORT
+  const fs::path cert = root / "tls" / "cert.pem", key = root / "tls" / "key.pem";
+  fs::create_directories(cert.parent_path());
+  const std::string cmd = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=127.0.0.1 "
+                          "-addext subjectAltName=IP:127.0.0.1 -keyout " + key.string() + " -out " + cert.string() + " >/dev/null 2>&1";
+  if (std::system(cmd.c_str()) != 0) GTEST_SKIP() << "openssl CLI cannot make a test certificate";
+  httplib::SSLServer tls(cert.c_str(), key.c_str());
+  tls.Get("/model.bin", [this](const httplib::Request&, httplib::Response& res) { res.set_content(blob, "application/octet-stream"); });
+  const int port = tls.bind_to_any_port("127.0.0.1");
+  std::thread th([&] { tls.listen_after_bind(); });
+  for (int i = 0; i < 200 && !tls.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  const std::string url = "https://127.0.0.1:" + std::to_string(port) + "/model.bin";
+  FileSpec s{"model.bin", kSize, sha, {url}};
+  expect_error(s, ErrorKind::Network, "TLS certificate verify failed");
+  expect_error(s, ErrorKind::Network, "ARK_CA_BUNDLE");
+  expect_clean({});
+  opt.ca_bundle = cert.string();
+  EXPECT_EQ(read_all(fetch(s, *cache, opt)), blob);
+  tls.stop();
+  th.join();
+  fs::remove_all(cert.parent_path());
+  expect_clean({sha});
+#else
+  GTEST_SKIP() << "cpp-httplib was built without OpenSSL";
+#endif
+}
+
+// Proxies come from libcurl's usual variables: a proxy answering 407 is a clear error, and
+// NO_PROXY bypasses it.
+TEST_F(Download, A38_ProxyAuthRequiredAndNoProxyBypass) {
+  RawServer proxy([](const std::string&, int) {
+    return std::vector<Step>{ark_test::send("HTTP/1.1 407 Proxy Authentication Required\r\n"
+                                            "Proxy-Authenticate: Basic realm=\"x\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+                             ark_test::close_conn()};
+  });
+  const std::string old_no_proxy = DownloadOptions::env_or("no_proxy"), old_NO_PROXY = DownloadOptions::env_or("NO_PROXY");
+  ::unsetenv("no_proxy");
+  ::unsetenv("NO_PROXY");
+  ::setenv("http_proxy", proxy.url("").c_str(), 1);
+  expect_error(spec("/ok/model.bin"), ErrorKind::Network, "proxy authentication required");
+  EXPECT_EQ(proxy.seen().size(), 1u);
+  EXPECT_EQ(srv.seen().size(), 0u);
+  ::setenv("NO_PROXY", "127.0.0.1", 1);
+  EXPECT_EQ(read_all(fetch(spec("/ok/model.bin"), *cache, opt)), blob);
+  EXPECT_EQ(proxy.seen().size(), 1u);
+  ::unsetenv("http_proxy");
+  ::unsetenv("NO_PROXY");
+  if (!old_no_proxy.empty()) ::setenv("no_proxy", old_no_proxy.c_str(), 1);
+  if (!old_NO_PROXY.empty()) ::setenv("NO_PROXY", old_NO_PROXY.c_str(), 1);
+  expect_clean({sha});
 }
 
 TEST_F(Download, A42_ZeroByteFile) {

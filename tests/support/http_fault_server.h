@@ -267,6 +267,11 @@ class FaultServer {
                                  return true;
                                });
     });
+    // A17: a Content-Encoding the client did not ask for (the bytes are not really gzip).
+    svr_.Get("/gzip", [this](const httplib::Request&, httplib::Response& res) {
+      res.set_header("Content-Encoding", "gzip");
+      res.set_content(blob_, "application/octet-stream");
+    });
     // The Hugging Face resolve endpoint: a 302 carrying X-Linked-Etag/X-Linked-Size to the CDN.
     svr_.Get(R"(/hf/(.*))", [this](const httplib::Request& req, httplib::Response& res) {
       const std::string sha = req.has_param("etag") ? req.get_param_value("etag") : std::string();

@@ -1,8 +1,8 @@
 // pull_bench: ark's downloader against `curl -o` on one large file from a loopback server (issue 5's
 // goal: fetch() within 1.2x of curl, hashing included). The server is a sendfile() loop in this
 // process, so it is not what is measured; each run gets a fresh cache (fetch: unique temp file,
-// sha256 while writing, fsync, rename) or a fresh output file (curl: write only). Reports every
-// run and the median of each side.
+// sha256 while writing, fsync, rename) or a fresh output file (curl: write only; and curl followed
+// by `sync --data` of the file, the same durability as fetch()). Reports every run and the medians.
 //   pull_bench [--size-mb 1024] [--runs 3] [--dir /tmp/ark-pull-bench] [--ark-cli PATH]
 // With --ark-cli, `ark pull` of a test entry (ARK_REGISTRY_EXTRA) is timed as a third column.
 #include <arpa/inet.h>
@@ -161,7 +161,7 @@ int main(int argc, char** argv) {
   SendfileServer server(src);
   std::printf("file: %zu MB, sha256 %s, url %s\n", size_mb, sha.c_str(), server.url().c_str());
 
-  std::vector<double> t_curl, t_fetch, t_cli;
+  std::vector<double> t_curl, t_curl_sync, t_fetch, t_cli;
   for (int r = 0; r < runs; ++r) {
     const fs::path out = dir / "curl.out";
     fs::remove(out);
@@ -169,6 +169,12 @@ int main(int argc, char** argv) {
     const int rc = run({"curl", "-s", "-f", "-o", out.string(), server.url()});
     t_curl.push_back(seconds_since(t0));
     if (rc != 0 || fs::file_size(out) != size) std::fprintf(stderr, "curl failed (%d)\n", rc);
+    fs::remove(out);
+    // The same with the durability fetch() gives (fsync before publishing): curl -o, then sync the file.
+    t0 = std::chrono::steady_clock::now();
+    run({"curl", "-s", "-f", "-o", out.string(), server.url()});
+    run({"sync", "--data", out.string()});
+    t_curl_sync.push_back(seconds_since(t0));
     fs::remove(out);
 
     const fs::path cache_root = dir / "cache";
@@ -197,12 +203,13 @@ int main(int argc, char** argv) {
       if (prc != 0) std::fprintf(stderr, "ark pull failed (%d)\n", prc);
       fs::remove_all(cache_root);
     }
-    std::printf("run %d: curl -o %.3f s, fetch() %.3f s%s\n", r + 1, t_curl.back(), t_fetch.back(),
+    std::printf("run %d: curl -o %.3f s, curl -o + sync %.3f s, fetch() %.3f s%s\n", r + 1, t_curl.back(), t_curl_sync.back(), t_fetch.back(),
                 t_cli.empty() ? "" : (", ark pull " + std::to_string(t_cli.back()) + " s").c_str());
   }
   const double mc = median(t_curl), mf = median(t_fetch);
   std::printf("median of %d: curl -o %.3f s (%.0f MB/s), fetch() %.3f s (%.0f MB/s), ratio %.2fx (goal <= 1.2x)\n", runs, mc,
               static_cast<double>(size) / 1e6 / mc, mf, static_cast<double>(size) / 1e6 / mf, mf / mc);
+  std::printf("median curl -o + sync --data %.3f s; fetch() / that %.2fx\n", median(t_curl_sync), mf / median(t_curl_sync));
   if (!t_cli.empty()) std::printf("median ark pull %.3f s, ratio %.2fx\n", median(t_cli), median(t_cli) / mc);
   return 0;
 }
