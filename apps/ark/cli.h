@@ -41,6 +41,7 @@ void add_list(CLI::App& app);
 void add_info(CLI::App& app);
 void add_pull(CLI::App& app);
 void add_cache(CLI::App& app);
+void add_generate(CLI::App& app);
 
 /// A weights argument that is not an existing file but a pretrained name (registry entry, bare
 /// architecture, hf:...) is pulled (honouring ARK_OFFLINE) and resolved to its weights file,

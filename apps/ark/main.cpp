@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   ark::cli::add_info(app);
   ark::cli::add_pull(app);
   ark::cli::add_cache(app);
+  ark::cli::add_generate(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
