@@ -17,6 +17,11 @@ namespace {
 using nlohmann::json;
 namespace pt = ark::pretrained;
 
+// A failure whose --json report is already on stdout (verify's problems): not printed again.
+struct ReportedError : CommandError {
+  using CommandError::CommandError;
+};
+
 struct CacheArgs {
   std::vector<std::string> names;
   std::string name;
@@ -92,8 +97,8 @@ void run_verify(const CacheArgs& a) {
                  static_cast<unsigned long long>(r.bytes_checked), r.ok() ? "ok" : "PROBLEMS FOUND");
   }
   if (!r.ok())
-    throw CommandError(kIntegrity, "cache verify: " + std::to_string(r.problems.size()) +
-                                       " problem(s); `ark pull --force NAME` downloads an entry again");
+    throw ReportedError(kIntegrity, "cache verify: " + std::to_string(r.problems.size()) +
+                                        " problem(s); `ark pull --force NAME` downloads an entry again");
 }
 
 void run_rm(const CacheArgs& a) {
@@ -125,6 +130,8 @@ std::function<void()> with_json_errors(std::shared_ptr<CacheArgs> a, F f) {
   return [a, f] {
     try {
       f(*a);
+    } catch (const ReportedError&) {
+      throw;
     } catch (const CommandError& e) {
       if (a->json) std::printf("%s\n", json{{"error", e.what()}, {"code", static_cast<int>(e.code())}}.dump().c_str());
       throw;

@@ -33,7 +33,7 @@ using nlohmann::json;
 
 namespace {
 
-struct Run {
+struct CliResult {
   int rc = -1;
   std::string out, err;
 };
@@ -118,13 +118,13 @@ class CliRegistry : public ::testing::Test {
   fs::path blobs() const { return home() / "blobs" / "sha256"; }
 
   // Runs `ark ARGS` with env_ (ARK_ENDPOINT, ARK_OFFLINE, ARK_REGISTRY_EXTRA unset unless given).
-  Run ark(const std::string& args) const {
+  CliResult ark(const std::string& args) const {
     std::string cmd = "env -u ARK_ENDPOINT -u ARK_OFFLINE -u ARK_REGISTRY_EXTRA -u ARK_MIRROR";
     for (const auto& [k, v] : env_) cmd += " " + k + "='" + v + "'";
     const fs::path out = root_ / "stdout", err = root_ / "stderr";
     cmd += std::string(" ") + ARK_CLI + " " + args + " >" + out.string() + " 2>" + err.string();
     const int status = std::system(cmd.c_str());
-    Run r;
+    CliResult r;
     r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     r.out = slurp(out);
     r.err = slurp(err);
@@ -176,7 +176,7 @@ class CliRegistry : public ::testing::Test {
 // ---- list / info ----
 
 TEST_F(CliRegistry, ListAndInfo) {
-  Run r = ark("list");
+  CliResult r = ark("list");
   ASSERT_EQ(r.rc, 0) << r.err;
   for (const char* n : {"resnet50.tv_in1k", "vit_l_16.swag_e2e_in1k", "mobilenet_v2.tv2_in1k", "bert-base-uncased", "gpt2",
                         "TinyLlama/TinyLlama-1.1B-Chat-v1.0", "mobilenet_v2_keras.nsfwjs"})
@@ -227,7 +227,7 @@ TEST_F(CliRegistry, ListAndInfo) {
 }
 
 TEST_F(CliRegistry, UnknownNamesSuggestTheClosest) {
-  Run r = ark("info resnet51");
+  CliResult r = ark("info resnet51");
   EXPECT_EQ(r.rc, 2);
   EXPECT_NE(r.err.find("unknown pretrained model 'resnet51'; did you mean: resnet50.tv_in1k, resnet50.tv2_in1k"),
             std::string::npos)
@@ -276,7 +276,7 @@ TEST_F(CliRegistry, ListStartsAndAnswersFast) {
 TEST_F(CliRegistry, ExtraRegistryErrorsAreClear) {
   spit(root_ / "bad.json", R"({"entries": [{"name": "x", "architecture": "resnet18", "files": []}]})");
   env_["ARK_REGISTRY_EXTRA"] = (root_ / "bad.json").string();
-  Run r = ark("list");
+  CliResult r = ark("list");
   EXPECT_EQ(r.rc, 5);
   EXPECT_NE(r.err.find("bad.json"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("no files"), std::string::npos) << r.err;
@@ -292,7 +292,7 @@ TEST_F(CliRegistry, ExtraRegistryErrorsAreClear) {
 TEST_F(CliRegistry, PullFromAMirrorFolderThenCachedThenOffline) {
   const std::string bytes = make_bytes(65536, 1);
   extra_entries({{"test.mirror", file_spec("weights.bin", bytes)}});  // no URL of its own
-  Run r = ark("pull test.mirror");
+  CliResult r = ark("pull test.mirror");
   EXPECT_EQ(r.rc, 3);
   EXPECT_NE(r.err.find("served only by a mirror"), std::string::npos) << r.err;
 
@@ -326,7 +326,7 @@ TEST_F(CliRegistry, PullFromLoopbackHttpEndpointAndOwnUrls) {
   extra_entries({{"test.a", file_spec("a.bin", *a, {srv.url() + "/missing/a.bin"})},
                  {"test.b", file_spec("b.bin", *b, {srv.url() + "/own/b.bin"})}});
   env_["ARK_ENDPOINT"] = srv.url() + "/mirror";
-  Run r = ark("pull test.a test.b");
+  CliResult r = ark("pull test.a test.b");
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_EQ(slurp(blobs() / sha(*a)), *a);
   EXPECT_EQ(slurp(blobs() / sha(*b)), *b);
@@ -343,7 +343,7 @@ TEST_F(CliRegistry, OfflineWithAnEmptyCacheFailsClearly) {
   srv.file("/a.bin", a);
   srv.start();
   extra_entries({{"test.a", file_spec("a.bin", *a, {srv.url() + "/a.bin"})}});
-  Run r = ark("pull --offline test.a");
+  CliResult r = ark("pull --offline test.a");
   EXPECT_EQ(r.rc, 3);
   EXPECT_NE(r.err.find("offline"), std::string::npos) << r.err;
   env_["ARK_OFFLINE"] = "1";
@@ -367,7 +367,7 @@ TEST_F(CliRegistry, TamperedFileFailsWithIntegrityAndLeavesTheCacheClean) {
   extra_entries({{"test.bad", file_spec("a.bin", good, {srv.url() + "/a.bin"})},
                  {"test.other", file_spec("other.bin", other, {srv.url() + "/other.bin"})}});
   ASSERT_EQ(ark("pull test.other").rc, 0);
-  Run r = ark("pull test.bad");
+  CliResult r = ark("pull test.bad");
   EXPECT_EQ(r.rc, 4) << r.err;
   EXPECT_NE(r.err.find("sha256"), std::string::npos) << r.err;
   EXPECT_EQ(blob_files(), std::vector<fs::path>{blobs() / sha(other)});
@@ -386,7 +386,7 @@ TEST_F(CliRegistry, CacheLsVerifyRmPrune) {
   env_["ARK_ENDPOINT"] = (root_ / "mirror").string();
   ASSERT_EQ(ark("pull test.a test.b").rc, 0);
 
-  Run r = ark("cache ls --json");
+  CliResult r = ark("cache ls --json");
   ASSERT_EQ(r.rc, 0) << r.err;
   json j = json::parse(r.out);
   ASSERT_EQ(j["entries"].size(), 2u);
@@ -486,7 +486,7 @@ TEST_F(CliRegistry, HfPullVerifiesAgainstTheHubsHeaders) {
   repo.mount(srv, "org/tiny");
   srv.start();
   env_["HF_ENDPOINT"] = srv.url();
-  Run r = ark("pull hf:org/tiny --json");
+  CliResult r = ark("pull hf:org/tiny --json");
   ASSERT_EQ(r.rc, 0) << r.err;
   const json j = json::parse(r.out);
   EXPECT_EQ(j[0]["entry"], "hf:org/tiny@main");
@@ -524,7 +524,7 @@ TEST_F(CliRegistry, HfShardedWeightsAreFetchedByTheirIndex) {
   repo.mount(srv, "org/sharded");
   srv.start();
   env_["HF_ENDPOINT"] = srv.url();
-  Run r = ark("pull hf:org/sharded --json");
+  CliResult r = ark("pull hf:org/sharded --json");
   ASSERT_EQ(r.rc, 0) << r.err;
   const json files = json::parse(r.out)[0]["files"];
   EXPECT_TRUE(files.contains("model.safetensors.index.json"));
@@ -542,7 +542,7 @@ TEST_F(CliRegistry, HfTamperedWeightsFailAndLeaveTheCacheClean) {
   repo.mount(srv, "org/tiny");
   srv.start();
   env_["HF_ENDPOINT"] = srv.url();
-  Run r = ark("pull hf:org/tiny");
+  CliResult r = ark("pull hf:org/tiny");
   EXPECT_EQ(r.rc, 4) << r.err;
   EXPECT_NE(r.err.find("sha256"), std::string::npos) << r.err;
   EXPECT_TRUE(manifests().empty());
@@ -556,7 +556,7 @@ TEST_F(CliRegistry, HfUnsupportedModelTypeFailsBeforeTheWeights) {
   repo.mount(srv, "org/t5");
   srv.start();
   env_["HF_ENDPOINT"] = srv.url();
-  Run r = ark("pull hf:org/t5");
+  CliResult r = ark("pull hf:org/t5");
   EXPECT_EQ(r.rc, 5) << r.err;
   EXPECT_NE(r.err.find("model_type 't5' is not one ark implements (bert, distilbert, gpt2, llama)"), std::string::npos)
       << r.err;
@@ -570,7 +570,7 @@ TEST_F(CliRegistry, HfFromAMirrorFolderInTheHubsLayout) {
   for (const auto& [name, bytes] : repo.files) spit(root_ / "hub" / "org" / "tiny" / "resolve" / "v1" / name, bytes);
   env_["ARK_ENDPOINT"] = (root_ / "hub").string();
   // Offline: the local folder is the only source (no HEAD to HF_ENDPOINT for absent files).
-  Run r = ark("pull --offline hf:org/tiny@v1 --json");
+  CliResult r = ark("pull --offline hf:org/tiny@v1 --json");
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_EQ(json::parse(r.out)[0]["files"].size(), 4u);
   EXPECT_EQ(ark("cache verify hf:org/tiny@v1").rc, 0);
@@ -588,7 +588,7 @@ TEST_F(CliRegistry, RealMirrorServesTheNsfwjsEntries) {
   if (!fs::exists(mirror / "mobilenet_v2_keras.nsfwjs" / "model.safetensors"))
     GTEST_SKIP() << "no offline mirror in " << mirror << " (make mirror)";
   env_["ARK_ENDPOINT"] = mirror.string();
-  Run r = ark("pull --offline mobilenet_v2_keras.nsfwjs mobilenet_v2_keras.nsfwjs_tfjs");
+  CliResult r = ark("pull --offline mobilenet_v2_keras.nsfwjs mobilenet_v2_keras.nsfwjs_tfjs");
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_EQ(manifests().size(), 2u);
   // Commands that take a weights file take a registry name.

@@ -15,11 +15,13 @@
 #include <set>
 
 #include "ark/ark.h"
+#include "ark/models/hf.h"
 #include "ark/models/registry.h"
 #include "ark/pretrained/hub.h"
 #include "ark/pretrained/load_weights.h"
 #include "ark/pretrained/pretrained.h"
 #include "ark/pretrained/registry.h"
+#include "support/reference.h"
 
 namespace fs = std::filesystem;
 namespace pt = ark::pretrained;
@@ -242,5 +244,35 @@ TEST(RegistryLoad, NsfwjsBackboneFromAMirrorFolder) {
     auto q = pt::load("mobilenet_v2_keras.nsfwjs_tfjs", o);
     EXPECT_EQ(q.vision->num_classes(), 3);
   }
+  fs::remove_all(root);
+}
+
+// An hf: repository end to end: a tiny GPT-2 (tools/reference/text_decoders.py, seeded random
+// weights) laid out as the Hub serves it in an ARK_ENDPOINT folder, pulled offline and built by
+// models/hf.h's from_pretrained: the same weights as loading the folder directly.
+TEST(RegistryLoad, HfRepositoryFromAMirrorFolderBuildsTheTextModel) {
+  const std::string ref = ark::test::reference_file("text_decoders.py", "gpt2_tiny.ref.safetensors", "gpt2_tiny");
+  const fs::path folder = ref.substr(0, ref.size() - std::string(".ref.safetensors").size()) + ".hf";
+  ASSERT_TRUE(fs::exists(folder / "config.json")) << folder;
+  const fs::path root = fs::temp_directory_path() / ("ark-reg-hf-" + std::to_string(::getpid()));
+  fs::remove_all(root);
+  const fs::path repo = root / "hub" / "org" / "gpt2-tiny" / "resolve" / "main";
+  fs::create_directories(repo);
+  for (const char* f : {"config.json", "model.safetensors"}) fs::copy_file(folder / f, repo / f);
+  ScopedEnv home("ARK_HOME", (root / "home").string());
+  ScopedEnv ep("ARK_ENDPOINT", (root / "hub").string());
+
+  pt::LoadPretrainedOptions o;
+  o.pull.download.offline = true;  // the folder is the only source
+  auto p = pt::load("hf:org/gpt2-tiny", o);
+  EXPECT_EQ(p.name, "hf:org/gpt2-tiny@main");
+  EXPECT_EQ(p.entry, nullptr);
+  ASSERT_TRUE(p.text);
+  EXPECT_FALSE(p.tokenizer);  // the repository has no tokenizer files
+  EXPECT_EQ(p.files.size(), 2u);
+  auto direct = ark::models::hf::from_pretrained(folder);
+  auto a = p.text->state_dict(), b = direct->state_dict();
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& item : b) EXPECT_TRUE(ark::equal(a[item.key()], item.value())) << item.key();
   fs::remove_all(root);
 }

@@ -240,7 +240,11 @@ void load_text(Pretrained& out, const LoadPretrainedOptions& o) {
   models::hf::FromPretrainedOptions fo;
   if (o.num_classes) fo.num_labels = *o.num_classes;
   out.text = models::hf::from_pretrained(view.path(), fo);
-  if (o.tokenizer) out.tokenizer = tokenizers::from_folder(view.path().string());
+  // The tokenizer when the repository has one (a weights-only repository loads without).
+  static const char* const kTokenizerFiles[] = {"tokenizer.json", "tokenizer.model", "vocab.json", "vocab.txt"};
+  bool has_tokenizer = false;
+  for (const char* f : kTokenizerFiles) has_tokenizer = has_tokenizer || out.files.count(f);
+  if (o.tokenizer && has_tokenizer) out.tokenizer = tokenizers::from_folder(view.path().string());
 }
 
 }  // namespace
