@@ -150,4 +150,27 @@ TEST(Llama, FromPretrainedAndMisfit) {
   }
 }
 
+// A bfloat16 model (from_pretrained with dtype): logits within bfloat16's precision of the float32
+// reference, the KV cache in bfloat16, and the first greedy tokens as the reference's.
+TEST(Llama, Bfloat16) {
+  Case c = load_case("llama_tiny");
+  hf::FromPretrainedOptions o;
+  o.dtype = kBFloat16;
+  auto lm = std::dynamic_pointer_cast<LlamaForCausalLM>(hf::from_pretrained(c.folder, o));
+  ASSERT_NE(lm, nullptr);
+  EXPECT_EQ(lm->model->embed_tokens->weight.dtype(), kBFloat16);
+  EXPECT_EQ(lm->make_cache(1, 4).batch_size(), 1);
+  {
+    NoGradGuard no_grad;
+    Tensor logits = lm->forward(c.ref["input_ids"]);
+    EXPECT_EQ(logits.dtype(), kBFloat16);
+    EXPECT_LE(rel_diff(logits.to(kFloat), c.ref["logits"]), 0.05);
+  }
+  GenerationConfig g;
+  g.max_new_tokens = 2;
+  g.eos_token_ids = std::vector<int64_t>{};
+  const auto expected = to_vector(c.ref["greedy.tokens"]);
+  EXPECT_EQ(generate(*lm, c.ref["greedy.prompt"], {}, g).tokens[0], std::vector<int64_t>(expected.begin(), expected.begin() + 2));
+}
+
 }  // namespace
