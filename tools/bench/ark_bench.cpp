@@ -17,6 +17,13 @@
 //   memory      peak resident memory added by building resnet50 and running 5 batch-1 forwards
 //               (VmHWM after the libraries are loaded, reset through /proc/self/clear_refs); the
 //               "median_ms" column holds MB. Run it alone in its process (run.sh does).
+//   text        BERT-base encoder at sequence 128 (batch 1 and 8, eval), a BERT-base + classifier
+//               training step (batch 8, AdamW), GPT-2 small: prefill of 32 tokens and greedy decode
+//               with the KV cache (ms per token over 64 tokens after a 32-token prompt)
+//   text_memory peak resident memory added by building GPT-2 small and generating 64 tokens
+//   llama_bf16  (ark only) a TinyLlama-1.1B-shaped LLaMA in bfloat16: ms per decoded token and the
+//               fraction of the machine's read bandwidth (measured here) that reading its weights
+//               once per token reaches
 // Output: CSV lines side,group,case,median_ms,min_ms,max_ms,gflops,gbps (see bench_common.h for
 // the timing policy). Forward-only cases run under InferenceMode, as torch.inference_mode().
 // Left out on purpose: correctness checks (the test suite owns them).
@@ -24,11 +31,16 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <chrono>
 #include <functional>
 #include <string>
 #include <vector>
 
 #include "ark/ark.h"
+#include "ark/models/bert.h"
+#include "ark/models/generation.h"
+#include "ark/models/gpt2.h"
+#include "ark/models/llama.h"
 #include "ark/models/registry.h"
 #include <fstream>
 #include "bench_common.h"
@@ -426,11 +438,151 @@ void bench_memory() {
   bench::report("ark", "memory", "resnet50_b1_peak_mb", bench::Stats{peak, peak, peak});
 }
 
+
+// ---- text: BERT, GPT-2 (same shapes as torch_bench.py's bench_text, models from its reference code) ----
+// BERT-base forward FLOPs per token: 12 layers x 2 x (4 x 768^2 + 2 x 768 x 3072), plus attention
+// (QK^T and PV: 2 x 2 x L x 768 per token per layer).
+double bert_flops(int64_t batch, int64_t len) {
+  const double per_token = 12 * 2.0 * (4.0 * 768 * 768 + 2.0 * 768 * 3072) + 12 * 4.0 * len * 768;
+  return per_token * static_cast<double>(batch * len);
+}
+
+// Greedy decode with the KV cache: `steps` tokens after a prompt, timed per token; one sample per
+// repetition (the prefill is outside the timing), reported with the shared median/min/max.
+template <class Model>
+void bench_decode(const std::string& group, const std::string& name, Model& model, int64_t vocab, int64_t prompt_len,
+                  int64_t steps, int reps, double weight_bytes) {
+  if (!selected(group, name)) return;
+  ark::NoGradGuard ng;
+  Tensor prompt = ark::randint(0, vocab, {1, prompt_len});
+  auto cache = model.make_cache(1, prompt_len + steps + 1);
+  std::vector<double> per_token;
+  for (int r = 0; r < reps + 1; ++r) {  // the first round warms up
+    cache.reset();
+    Tensor h = model.forward_hidden(prompt, &cache);
+    Tensor tok = model.logits(h.narrow(1, prompt_len - 1, 1)).argmax(-1);
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int64_t i = 0; i < steps; ++i) tok = model.forward(tok, &cache).argmax(-1);
+    if (r > 0) per_token.push_back(bench::seconds_since(t0) * 1e3 / static_cast<double>(steps));
+  }
+  std::sort(per_token.begin(), per_token.end());
+  bench::report("ark", group, name, bench::Stats{per_token[per_token.size() / 2], per_token.front(), per_token.back()},
+                0, weight_bytes);
+}
+
+void bench_text() {
+  using namespace ark::models;
+  const int64_t len = 128;
+  for (int64_t batch : {1, 8}) {
+    const std::string name = "bert_b" + std::to_string(batch) + "_s128";
+    if (!selected("text", name)) continue;
+    BertModel model(BertConfig{});
+    model->eval();
+    Tensor ids = ark::randint(1, 30522, {batch, len}), mask = ark::ones({batch, len}, ark::kLong);
+    run_case("text", name, [&] {
+      ark::InferenceMode guard;
+      auto out = model->forward(ids, mask);
+    }, bert_flops(batch, len));
+  }
+  if (selected("text", "bert_train_b8_s128")) {
+    BertForSequenceClassification model(BertConfig{});
+    model->train();
+    ark::optim::AdamW opt(model->parameters(), ark::optim::AdamWOptions(2e-5));
+    Tensor ids = ark::randint(1, 30522, {8, len}), mask = ark::ones({8, len}, ark::kLong);
+    Tensor labels = ark::randint(0, 2, {8});
+    run_case("text", "bert_train_b8_s128", [&] {
+      opt.zero_grad(/*set_to_none=*/true);
+      auto out = model->forward(ids, mask, {}, labels);
+      out.loss.backward();
+      opt.step();
+    }, 3 * bert_flops(8, len));
+  }
+  if (selected("text", "gpt2_prefill_32") || selected("text", "gpt2_decode_tok")) {
+    GPT2LMHeadModel model{GPT2Config{}};
+    model.eval();
+    Tensor prompt = ark::randint(0, 50257, {1, 32});
+    auto cache = model.make_cache(1, 128);
+    if (selected("text", "gpt2_prefill_32"))
+      run_case("text", "gpt2_prefill_32", [&] {
+        ark::NoGradGuard ng;
+        cache.reset();
+        Tensor h = model.forward_hidden(prompt, &cache);
+        Tensor logits = model.logits(h.narrow(1, 31, 1));
+      });
+    double bytes = 0;
+    for (const auto& p : model.parameters()) bytes += static_cast<double>(p.numel()) * 4;
+    bench_decode("text", "gpt2_decode_tok", model, 50257, 32, 64, 5, bytes);
+  }
+}
+
+void bench_text_memory() {
+  if (!selected("text_memory", "gpt2_generate_peak_mb")) return;
+  {
+    ark::InferenceMode guard;
+    Tensor t = ark::randn({4, 8}).mm(ark::randn({8, 4}));
+  }
+  const double base = status_mb("VmRSS");
+  { std::ofstream("/proc/self/clear_refs") << "5"; }
+  {
+    ark::models::GPT2LMHeadModel model{ark::models::GPT2Config{}};
+    model.eval();
+    ark::models::GenerationConfig gc;
+    gc.max_new_tokens = 64;
+    gc.temperature = 0;
+    gc.eos_token_ids = std::vector<int64_t>{};  // always 64 tokens, as torch_bench.py
+    std::vector<int64_t> prompt(32);
+    for (int64_t i = 0; i < 32; ++i) prompt[i] = (i * 7919) % 50257;
+    ark::NoGradGuard ng;
+    auto result = ark::models::generate(model, {prompt}, gc);
+  }
+  const double peak = status_mb("VmHWM") - base;
+  bench::report("ark", "text_memory", "gpt2_generate_peak_mb", bench::Stats{peak, peak, peak});
+}
+
+// The machine's read bandwidth: a sum over 1 GiB on the benchmark's threads (best of 5), in GB/s.
+double read_bandwidth_gbs() {
+  const int64_t n = int64_t{1} << 28;
+  std::vector<float> buf(static_cast<size_t>(n), 1.0f);
+  double best = 1e30;
+  for (int r = 0; r < 5; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    double total = 0;
+#pragma omp parallel for reduction(+ : total) num_threads(g_cfg.threads)
+    for (int64_t b = 0; b < n; b += 4096) {
+      float acc = 0;
+      for (int64_t i = b; i < b + 4096; ++i) acc += buf[static_cast<size_t>(i)];
+      total += acc;
+    }
+    best = std::min(best, bench::seconds_since(t0));
+    if (total != static_cast<double>(n)) std::fprintf(stderr, "read_bandwidth: bad sum\n");
+  }
+  return static_cast<double>(n) * 4 / best * 1e-9;
+}
+
+void bench_llama_bf16() {
+  if (!selected("llama_bf16", "tinyllama_1b_decode_tok")) return;
+  ark::models::LlamaConfig c;  // TinyLlama-1.1B's shape
+  c.vocab_size = 32000, c.hidden_size = 2048, c.intermediate_size = 5632, c.num_hidden_layers = 22;
+  c.num_attention_heads = 32, c.num_key_value_heads = 4, c.max_position_embeddings = 2048;
+  ark::models::LlamaForCausalLM model{c};
+  model.to(ark::kBFloat16);
+  model.eval();
+  double bytes = 0;
+  for (const auto& p : model.parameters()) bytes += static_cast<double>(p.numel()) * 2;
+  const double bw = read_bandwidth_gbs();
+  std::printf("# llama_bf16: %.2f G parameters (%.2f GB in bfloat16); measured read bandwidth %.1f GB/s\n",
+              bytes / 2e9, bytes / 1e9, bw);
+  const double ms = 1.0737e9 / bw * 1e-6;
+  bench::report("ark", "llama_bf16", "read_1gib", bench::Stats{ms, ms, ms}, 0, 1.0737e9);
+  bench_decode("llama_bf16", "tinyllama_1b_decode_tok", model, 32000, 32, 32, 3, bytes);
+}
+
 void usage() {
   std::fprintf(stderr,
                "usage: ark-bench [--threads N] [--reps N] [--filter SUBSTR] [--data DIR] [--max-batches N] [--list] [GROUP...]\n"
-               "groups: overhead matmul eltwise conv_b1 conv_b16 bottleneck mnist mnist_layers models memory\n"
-               "(default: all but memory, which must run alone)\n");
+               "groups: overhead matmul eltwise conv_b1 conv_b16 bottleneck mnist mnist_layers models memory text\n"
+               "        text_memory llama_bf16\n"
+               "(default: all but memory, text_memory and llama_bf16, which must run alone)\n");
 }
 
 }  // namespace
@@ -442,6 +594,8 @@ int main(int argc, char** argv) {
       {"conv_b16", [] { bench_conv(16); }}, {"bottleneck", bench_bottleneck},
       {"mnist", bench_mnist},           {"mnist_layers", bench_mnist_layers},
       {"models", bench_models},         {"memory", bench_memory},
+      {"text", bench_text},             {"text_memory", bench_text_memory},
+      {"llama_bf16", bench_llama_bf16},
   };
   std::vector<std::string> wanted;
   for (int i = 1; i < argc; ++i) {
@@ -480,7 +634,7 @@ int main(int argc, char** argv) {
     ark::manual_seed(0);
     std::printf("# side,group,case,median_ms,min_ms,max_ms,gflops,gbps (threads=%d)\n", g_cfg.threads);
     for (const auto& g : groups)
-      if (wanted.empty() ? g.first != "memory" : std::find(wanted.begin(), wanted.end(), g.first) != wanted.end())
+      if (wanted.empty() ? g.first != "memory" && g.first != "text_memory" && g.first != "llama_bf16" : std::find(wanted.begin(), wanted.end(), g.first) != wanted.end())
         g.second();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ark-bench: %s\n", e.what());

@@ -20,8 +20,9 @@ import sys
 import time
 
 GROUPS = ["overhead", "matmul", "eltwise", "conv_b1", "conv_b16", "bottleneck", "mnist", "mnist_layers", "models",
-          "memory"]
-DEFAULT_GROUPS = [g for g in GROUPS if g != "memory"]  # memory must run alone in its process
+          "memory", "text", "text_memory", "llama_bf16"]
+# The peak-memory groups must run alone in their process; llama_bf16 is ark's only.
+DEFAULT_GROUPS = [g for g in GROUPS if g not in ("memory", "text_memory", "llama_bf16")]
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 parser.add_argument("--threads", type=int, default=2)
@@ -393,12 +394,139 @@ def bench_memory():
     print(f"torch,memory,resnet50_b1_peak_mb,{peak:.6f},{peak:.6f},{peak:.6f},,", flush=True)
 
 
+# ---- text: the plain-PyTorch Hugging Face structured references of tools/reference ----
+
+def reference_module(name):
+    ref = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reference")
+    if ref not in sys.path:
+        sys.path.insert(0, ref)
+    return __import__(name)
+
+
+def bert_flops(batch, length):
+    per_token = 12 * 2.0 * (4.0 * 768 * 768 + 2.0 * 768 * 3072) + 12 * 4.0 * length * 768
+    return per_token * batch * length
+
+
+def gpt2_cached_step(model):
+    """HF's cached GPT-2 forward (layer_past concatenated with torch.cat), last position's logits."""
+    te = reference_module("text_decoders")
+    tr = model.transformer
+
+    def step(ids, past, start):
+        B, L = ids.shape
+        x = tr.wte(ids) + tr.wpe(torch.arange(start, start + L)[None])
+        new_past = []
+        for i, blk in enumerate(tr.h):
+            a = blk.attn
+            hq, hk, hv = a.c_attn(blk.ln_1(x)).split(a.embed_dim, dim=2)
+            q, k, v = a._split_heads(hq), a._split_heads(hk), a._split_heads(hv)
+            if past is not None:
+                k = torch.cat([past[i][0], k], dim=-2)
+                v = torch.cat([past[i][1], v], dim=-2)
+            new_past.append((k, v))
+            w = torch.matmul(q, k.transpose(-1, -2)) / (v.size(-1) ** 0.5)
+            if L > 1:
+                w = w + te.causal_mask(None, L, start, w.dtype)
+            o = torch.matmul(F.softmax(w, dim=-1), v).permute(0, 2, 1, 3).reshape(B, L, a.embed_dim)
+            x = x + a.c_proj(o)
+            x = x + blk.mlp(blk.ln_2(x))
+        x = tr.ln_f(x[:, -1:])
+        return F.linear(x, tr.wte.weight), new_past
+
+    return step
+
+
+def bench_text():
+    """BERT-base and GPT-2 small, as ark_bench.cpp's bench_text."""
+    from types import SimpleNamespace
+    enc = reference_module("text_encoders")
+    length = 128
+    for batch in (1, 8):
+        name = f"bert_b{batch}_s128"
+        if not selected("text", name):
+            continue
+        model = enc.BertModel(SimpleNamespace(**enc.BERT_BASE)).eval()
+        ids, mask = torch.randint(1, 30522, (batch, length)), torch.ones(batch, length, dtype=torch.long)
+
+        def fwd():
+            with torch.inference_mode():
+                model(ids, mask)
+
+        run_case("text", name, fwd, bert_flops(batch, length))
+    if selected("text", "bert_train_b8_s128"):
+        model = enc.BertForSequenceClassification(SimpleNamespace(**enc.BERT_BASE)).train()
+        opt = torch.optim.AdamW(model.parameters(), lr=2e-5)
+        ids, mask = torch.randint(1, 30522, (8, length)), torch.ones(8, length, dtype=torch.long)
+        labels = torch.randint(0, 2, (8,))
+
+        def train_step():
+            opt.zero_grad(set_to_none=True)
+            loss = model(ids, mask, None, labels)[0]
+            loss.backward()
+            opt.step()
+
+        run_case("text", "bert_train_b8_s128", train_step, 3 * bert_flops(8, length))
+    if selected("text", "gpt2_prefill_32") or selected("text", "gpt2_decode_tok"):
+        dec = reference_module("text_decoders")
+        model = dec.GPT2LMHeadModel(dec.gpt2_config()).eval()
+        step = gpt2_cached_step(model)
+        prompt = torch.randint(0, 50257, (1, 32))
+
+        def prefill():
+            with torch.no_grad():
+                step(prompt, None, 0)
+
+        run_case("text", "gpt2_prefill_32", prefill)
+        if selected("text", "gpt2_decode_tok"):
+            nbytes = sum(p.numel() for p in model.parameters()) * 4
+            per_token = []
+            with torch.no_grad():
+                for r in range(6):  # the first round warms up
+                    logits, past = step(prompt, None, 0)
+                    tok = logits[:, -1].argmax(-1, keepdim=True)
+                    t0 = time.perf_counter()
+                    for i in range(64):
+                        logits, past = step(tok, past, 32 + i)
+                        tok = logits[:, -1].argmax(-1, keepdim=True)
+                    if r > 0:
+                        per_token.append((time.perf_counter() - t0) * 1e3 / 64)
+            per_token.sort()
+            med = per_token[len(per_token) // 2]
+            print(f"torch,text,gpt2_decode_tok,{med:.6f},{per_token[0]:.6f},{per_token[-1]:.6f},,"
+                  f"{nbytes / (med * 1e-3) * 1e-9:.2f}", flush=True)
+
+
+def bench_text_memory():
+    """Peak RSS added by building GPT-2 small and generating 64 tokens, as ark_bench.cpp's."""
+    if not selected("text_memory", "gpt2_generate_peak_mb"):
+        return
+    with torch.inference_mode():
+        torch.randn(4, 8) @ torch.randn(8, 4)
+    base = status_mb("VmRSS")
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    dec = reference_module("text_decoders")
+    model = dec.GPT2LMHeadModel(dec.gpt2_config()).eval()
+    step = gpt2_cached_step(model)
+    prompt = torch.tensor([[(i * 7919) % 50257 for i in range(32)]])
+    with torch.no_grad():
+        logits, past = step(prompt, None, 0)
+        tok = logits[:, -1].argmax(-1, keepdim=True)
+        for i in range(64):
+            logits, past = step(tok, past, 32 + i)
+            tok = logits[:, -1].argmax(-1, keepdim=True)
+    peak = status_mb("VmHWM") - base
+    print(f"torch,text_memory,gpt2_generate_peak_mb,{peak:.6f},{peak:.6f},{peak:.6f},,", flush=True)
+
+
 def main():
     print(f"# side,group,case,median_ms,min_ms,max_ms,gflops,gbps (threads={args.threads}, torch {torch.__version__})")
     table = {"overhead": bench_overhead, "matmul": bench_matmul, "eltwise": bench_eltwise,
              "conv_b1": lambda: bench_conv(1), "conv_b16": lambda: bench_conv(16),
              "bottleneck": bench_bottleneck, "mnist": bench_mnist, "mnist_layers": bench_mnist_layers,
-             "models": bench_models, "memory": bench_memory}
+             "models": bench_models, "memory": bench_memory, "text": bench_text,
+             "text_memory": bench_text_memory, "llama_bf16": lambda: None}
     for g in GROUPS:
         if g in args.groups or (not args.groups and g in DEFAULT_GROUPS):
             table[g]()
