@@ -57,9 +57,10 @@ void check_classification(const Case& c, bool all_hidden) {
   EXPECT_LE(rel_diff(out.logits, T["cls.logits"]), 1e-4);
   EXPECT_LE(rel_diff(out.loss, T["cls.loss"]), 1e-4);
   EXPECT_LE(rel_diff(out.hidden_states.back(), T["cls.last_hidden_state"]), 1e-4);
-  if (all_hidden)
+  if (all_hidden) {
     for (size_t i = 0; i < out.hidden_states.size(); ++i)
       EXPECT_LE(rel_diff(out.hidden_states[i], T["cls.hidden." + std::to_string(i)]), 1e-4) << "hidden " << i;
+  }
   std::printf("[parity] %s logits max|diff| = %.3g\n", c.stem.c_str(), rel_diff(out.logits, T["cls.logits"]));
   out.loss.backward();
   check_grads(model, T, "grad.");

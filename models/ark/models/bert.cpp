@@ -17,6 +17,12 @@ namespace {
 // ("attention.self.query.weight"); the layer's forward runs their pieces itself.
 std::shared_ptr<nn::Module> container(const char* name) { return std::make_shared<nn::Module>(name); }
 
+// An Embedding over uninitialised memory: nn::Embedding draws N(0, 1) itself, which HF's init
+// (or the checkpoint) overwrites anyway; the draw is a second and a half for a 30522-row table.
+nn::Embedding embedding(int64_t num, int64_t dim, std::optional<int64_t> padding_idx = std::nullopt) {
+  return nn::Embedding(nn::EmbeddingOptions(num, dim).padding_idx(padding_idx)._weight(ark::empty({num, dim})));
+}
+
 nn::LayerNorm layer_norm(const BertConfig& c) {
   return nn::LayerNorm(nn::LayerNormOptions({c.hidden_size}).eps(c.layer_norm_eps));
 }
@@ -75,10 +81,10 @@ BertConfig BertConfig::from_json(const json& j) {
 
 BertEmbeddingsImpl::BertEmbeddingsImpl(const BertConfig& c) : nn::Module("BertEmbeddings"), dropout_(c.hidden_dropout_prob) {
   word_embeddings = register_module(
-      "word_embeddings", nn::Embedding(nn::EmbeddingOptions(c.vocab_size, c.hidden_size).padding_idx(c.pad_token_id)));
+      "word_embeddings", embedding(c.vocab_size, c.hidden_size, c.pad_token_id));
   position_embeddings =
-      register_module("position_embeddings", nn::Embedding(c.max_position_embeddings, c.hidden_size));
-  token_type_embeddings = register_module("token_type_embeddings", nn::Embedding(c.type_vocab_size, c.hidden_size));
+      register_module("position_embeddings", embedding(c.max_position_embeddings, c.hidden_size));
+  token_type_embeddings = register_module("token_type_embeddings", embedding(c.type_vocab_size, c.hidden_size));
   LayerNorm = register_module("LayerNorm", layer_norm(c));
 }
 
@@ -157,21 +163,8 @@ BertModelImpl::BertModelImpl(const BertConfig& c, bool add_pooling_layer) : nn::
   init_weights(*this, c.initializer_range, c.pad_token_id);
 }
 
-void BertModelImpl::init_weights(nn::Module& module, double range, int64_t padding_idx) {
-  NoGradGuard no_grad;
-  module.apply([&](nn::Module& m) {
-    if (auto* l = m.as<nn::Linear>()) {
-      nn::init::normal_(l->weight, 0.0, range);
-      if (l->bias.defined()) nn::init::zeros_(l->bias);
-    } else if (auto* e = m.as<nn::Embedding>()) {
-      nn::init::normal_(e->weight, 0.0, range);
-      if (e->options.padding_idx()) e->weight.select(0, *e->options.padding_idx()).zero_();
-    } else if (auto* n = m.as<nn::LayerNorm>()) {
-      nn::init::ones_(n->weight);
-      nn::init::zeros_(n->bias);
-    }
-  });
-  (void)padding_idx;
+void BertModelImpl::init_weights(nn::Module& module, double range, int64_t) {
+  if (hf::init_enabled()) hf::init_weights(module, range);
 }
 
 BertModelOutput BertModelImpl::forward(const Tensor& input_ids, const Tensor& attention_mask,

@@ -93,8 +93,8 @@ class BertModelImpl : public nn::Module {
   /// input_ids (N, L); attention_mask (N, L) of 1/0 or undefined (all attended).
   BertModelOutput forward(const Tensor& input_ids, const Tensor& attention_mask = {}, const Tensor& token_type_ids = {},
                           const Tensor& position_ids = {}, bool output_hidden_states = false);
-  /// HF's _init_weights on every submodule: N(0, initializer_range) for linears and embeddings
-  /// (padding row zeroed), zero biases, LayerNorm (1, 0).
+  /// hf::init_weights (HF's _init_weights) unless hf::init_enabled() is false (from_pretrained
+  /// draws only what the checkpoint lacks).
   static void init_weights(nn::Module& module, double initializer_range, int64_t padding_idx = -1);
 
   BertConfig config;

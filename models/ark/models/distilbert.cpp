@@ -15,6 +15,12 @@ using json = nlohmann::json;
 namespace {
 std::shared_ptr<nn::Module> container(const char* name) { return std::make_shared<nn::Module>(name); }
 
+// An Embedding over uninitialised memory: nn::Embedding draws N(0, 1) itself, which HF's init
+// (or the checkpoint) overwrites anyway; the draw is a second and a half for a 30522-row table.
+nn::Embedding embedding(int64_t num, int64_t dim, std::optional<int64_t> padding_idx = std::nullopt) {
+  return nn::Embedding(nn::EmbeddingOptions(num, dim).padding_idx(padding_idx)._weight(ark::empty({num, dim})));
+}
+
 nn::LayerNorm layer_norm(int64_t dim) { return nn::LayerNorm(nn::LayerNormOptions({dim}).eps(1e-12)); }
 
 // HF's create_sinusoidal_embeddings: even columns sin(pos / 10000^(2j/dim)), odd columns cos.
@@ -105,9 +111,9 @@ Tensor TransformerBlockImpl::forward(const Tensor& x, const Tensor& mask) {
 DistilBertModelImpl::DistilBertModelImpl(const DistilBertConfig& c) : nn::Module("DistilBertModel"), config(c) {
   auto embeddings = register_module("embeddings", container("Embeddings"));
   word_embeddings = embeddings->register_module(
-      "word_embeddings", nn::Embedding(nn::EmbeddingOptions(c.vocab_size, c.dim).padding_idx(c.pad_token_id)));
+      "word_embeddings", embedding(c.vocab_size, c.dim, c.pad_token_id));
   position_embeddings =
-      embeddings->register_module("position_embeddings", nn::Embedding(c.max_position_embeddings, c.dim));
+      embeddings->register_module("position_embeddings", embedding(c.max_position_embeddings, c.dim));
   embeddings_norm = embeddings->register_module("LayerNorm", layer_norm(c.dim));
   auto transformer = register_module("transformer", container("Transformer"));
   auto list = transformer->register_module("layer", nn::ModuleList());

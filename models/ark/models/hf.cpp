@@ -5,6 +5,7 @@
 #include "ark/models/hf.h"
 
 #include <fnmatch.h>
+#include <malloc.h>
 
 #include <algorithm>
 #include <cmath>
@@ -14,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "ark/backend/cpu/cpu_backend.h"
 #include "ark/io/file.h"
 #include "ark/io/pth.h"
 
@@ -203,31 +205,32 @@ std::vector<std::string> LoadReport::warnings() const {
 LoadReport load_strict(nn::Module& model, io::TensorDict weights, const std::string& source, const LoadSpec& spec,
                        const LoadOptions& options) {
   // The destinations: registered handles (so set_data reaches the module), persistent only.
-  const io::TensorDict persistent = model.state_dict();
+  // (Only the keys of state_dict(): its tensors would keep the replaced storages alive.)
+  std::set<std::string> persistent;
+  for (const auto& item : model.state_dict()) persistent.insert(item.key());
   OrderedDict<std::string, Tensor> own;
   for (const auto& item : model.named_parameters())
-    if (persistent.contains(item.key())) own.insert(item.key(), item.value());
+    if (persistent.count(item.key())) own.insert(item.key(), item.value());
   for (const auto& item : model.named_buffers())
-    if (persistent.contains(item.key())) own.insert(item.key(), item.value());
+    if (persistent.count(item.key())) own.insert(item.key(), item.value());
 
   LoadReport report;
-  // Renames (old TensorFlow-era names, the spec's own), then ignored keys.
-  std::vector<std::pair<std::string, std::string>> renames = spec.renames;
-  renames.emplace_back(".gamma", ".weight");
-  renames.emplace_back(".beta", ".bias");
+  // Renames (the spec's own, then the TF-era LayerNorm names where the model wants the new
+  // name under any prefix form), then ignored keys.
+  const std::string prefix = spec.base_model_prefix.empty() ? "" : spec.base_model_prefix + ".";
+  auto wanted = [&](const std::string& k) {
+    return own.contains(k) || (!prefix.empty() && (own.contains(prefix + k) ||
+                                                   (starts_with(k, prefix) && own.contains(k.substr(prefix.size())))));
+  };
   io::TensorDict sd;
   for (const auto& item : weights) {
     std::string key = item.key();
-    for (const auto& [from, to] : renames) {
+    for (const auto& [from, to] : spec.renames)
+      if (ends_with(key, from)) key = key.substr(0, key.size() - from.size()) + to;
+    for (const auto& [from, to] : {std::pair<std::string, std::string>{".gamma", ".weight"}, {".beta", ".bias"}}) {
       if (!ends_with(key, from)) continue;
-      std::string renamed = key.substr(0, key.size() - from.size()) + to;
-      // The defaults only when the model wants the new name (a real parameter called "beta" stays).
-      const std::string bare = spec.base_model_prefix.empty() ? renamed : spec.base_model_prefix + "." + renamed;
-      if (own.contains(renamed) || own.contains(bare) ||
-          std::find(spec.renames.begin(), spec.renames.end(), std::pair{from, to}) != spec.renames.end()) {
-        key = renamed;
-        break;
-      }
+      const std::string renamed = key.substr(0, key.size() - from.size()) + to;
+      if (!wanted(key) && wanted(renamed)) key = renamed;
     }
     bool ignored = false;
     for (const auto& pattern : spec.ignore) ignored = ignored || fnmatch(pattern.c_str(), key.c_str(), 0) == 0;
@@ -237,7 +240,6 @@ LoadReport load_strict(nn::Module& model, io::TensorDict weights, const std::str
   }
 
   // base_model_prefix: add it (base checkpoint into a task class) or strip it (the reverse).
-  const std::string prefix = spec.base_model_prefix.empty() ? "" : spec.base_model_prefix + ".";
   std::vector<std::string> dropped_head;
   if (!prefix.empty()) {
     bool expects = false, has = false;
@@ -325,6 +327,16 @@ LoadReport load_strict(nn::Module& model, io::TensorDict weights, const std::str
     dst.copy_(src);
     ++report.copied;
   }
+  // The adopted parameters' own buffers were just freed into the CPU allocator's block cache;
+  // give them back to the system now, or the process holds the weights twice once the mapping
+  // is read (the cache keeps up to 512 MB; glibc's heap keeps the smaller blocks).
+  if (report.adopted > 0) {
+    const Device dev = own.is_empty() ? Device(kCPU) : own[0].value().device();
+    if (dev.is_cpu()) cpu::release_cached_memory();
+#ifdef __GLIBC__
+    ::malloc_trim(0);
+#endif
+  }
   return report;
 }
 
@@ -389,6 +401,7 @@ std::shared_ptr<nn::Module> from_pretrained(const fs::path& folder, const FromPr
   if (options.edit_config) options.edit_config(config);
   std::shared_ptr<nn::Module> model;
   try {
+    SkipInitGuard skip;  // the checkpoint overwrites the random draws; missing keys are drawn below
     model = arch.factory(config);
   } catch (const Error& e) {
     throw Error(config_path.string() + ": " + e.msg());
@@ -399,9 +412,49 @@ std::shared_ptr<nn::Module> from_pretrained(const fs::path& folder, const FromPr
   LoadOptions lo;
   lo.allow_new_head = saved_class.empty() || saved_class != cls;
   LoadReport report = load_strict(*model, read_weights(folder), folder.string(), arch.spec, lo);
+  // HF's _fast_init: initialise the modules whose parameters the checkpoint lacked.
+  if (!report.initialised.empty()) {
+    double range = 0.02;
+    if (auto it = config.find("initializer_range"); it != config.end() && it->is_number()) range = it->get<double>();
+    std::set<std::string> owners;
+    for (const std::string& key : report.initialised) {
+      const auto dot = key.rfind('.');
+      owners.insert(dot == std::string::npos ? "" : key.substr(0, dot));
+    }
+    for (const std::string& owner : owners) {
+      std::shared_ptr<nn::Module> m = owner.empty() ? model : model->get_submodule(owner);
+      if (m) init_weights(*m, range);
+    }
+  }
   if (options.report) *options.report = std::move(report);
   model->eval();
   return model;
+}
+
+// ---- initialisation ----
+
+namespace {
+thread_local bool g_init_enabled = true;
+}
+
+bool init_enabled() { return g_init_enabled; }
+SkipInitGuard::SkipInitGuard() : previous_(g_init_enabled) { g_init_enabled = false; }
+SkipInitGuard::~SkipInitGuard() { g_init_enabled = previous_; }
+
+void init_weights(nn::Module& module, double range) {
+  NoGradGuard no_grad;
+  module.apply([&](nn::Module& m) {
+    if (auto* l = m.as<nn::Linear>()) {
+      nn::init::normal_(l->weight, 0.0, range);
+      if (l->bias.defined()) nn::init::zeros_(l->bias);
+    } else if (auto* e = m.as<nn::Embedding>()) {
+      nn::init::normal_(e->weight, 0.0, range);
+      if (e->options.padding_idx()) e->weight.select(0, *e->options.padding_idx()).zero_();
+    } else if (auto* n = m.as<nn::LayerNorm>()) {
+      if (n->weight.defined()) nn::init::ones_(n->weight);
+      if (n->bias.defined()) nn::init::zeros_(n->bias);
+    }
+  });
 }
 
 // ---- pieces the text models share ----

@@ -41,30 +41,30 @@ struct LoadSpec {
   /// "transformer" (GPT-2), "model" (LLaMA). A checkpoint saved from the base model ("h.0.*")
   /// gains the prefix when loaded into a task class; one saved from a task class loses it (and
   /// its head keys) when loaded into the base model. Empty: no prefix handling.
-  std::string base_model_prefix;
+  std::string base_model_prefix{};
   /// (key, source): `key` is the same tensor as `source` (an MLM decoder or LM head tied to the
   /// word embeddings). A model that does not register `key` itself (it reads `source`) ignores
   /// the file's `key` (using it as `source` when the file lacks that); a model that registers
   /// both gets `key` from `source` when the file lacks `key`. Keys are the model's (prefixed).
-  std::vector<std::pair<std::string, std::string>> tied;
+  std::vector<std::pair<std::string, std::string>> tied{};
   /// fnmatch patterns of file keys dropped silently: non-persistent buffers that old files hold
   /// ("*embeddings.position_ids", "*.attn.bias", "*.attn.masked_bias", "*rotary_emb.inv_freq").
-  std::vector<std::string> ignore;
+  std::vector<std::string> ignore{};
   /// (from, to) renames of a key suffix, applied to the file's keys before matching. Always
   /// applied as well: ".gamma" -> ".weight" and ".beta" -> ".bias" (TF-era LayerNorm names), when
   /// the model has the new key.
-  std::vector<std::pair<std::string, std::string>> renames;
+  std::vector<std::pair<std::string, std::string>> renames{};
   /// fnmatch patterns of model keys inside the base model that still count as head, i.e. may be
   /// freshly initialised under LoadOptions::allow_new_head (BERT's "bert.pooler.*", which
   /// masked-LM checkpoints lack).
-  std::vector<std::string> head;
+  std::vector<std::string> head{};
 };
 
 /// What load_strict did besides loading: HF's warnings, for the caller to show.
 struct LoadReport {
-  std::vector<std::string> initialised;  // head keys absent from the file, left freshly initialised
-  std::vector<std::string> unused;       // file keys outside the base model that this class has no use for
-  std::vector<std::string> converted;    // keys whose dtype was converted (e.g. "x.weight: BFloat16 -> Float")
+  std::vector<std::string> initialised{};  // head keys absent from the file, left freshly initialised
+  std::vector<std::string> unused{};       // file keys outside the base model that this class has no use for
+  std::vector<std::string> converted{};    // keys whose dtype was converted (e.g. "x.weight: BFloat16 -> Float")
   int64_t adopted = 0;                   // tensors that now view the file's mapping (no copy)
   int64_t copied = 0;                    // tensors copied or converted into the parameter
   /// One line per category ("Some weights of BertForSequenceClassification were newly initialised: ..."), empty when clean.
@@ -115,19 +115,40 @@ struct FromPretrainedOptions {
   /// The class to build; empty: config.json's "architectures"[0]. Another class than the
   /// checkpoint's (BertForSequenceClassification on a BertModel or BertForMaskedLM folder) loads
   /// the base model strictly and initialises the new head (LoadOptions::allow_new_head).
-  std::string architecture;
+  std::string architecture{};
   /// Sets config.json's num_labels (and drops its id2label/label2id) before the factory runs.
-  std::optional<int64_t> num_labels;
+  std::optional<int64_t> num_labels{};
   /// Any other edit of the config before the factory sees it.
-  std::function<void(nlohmann::json& config)> edit_config;
+  std::function<void(nlohmann::json& config)> edit_config{};
   /// The model's dtype (float32 by default; kHalf/kBFloat16 keep such checkpoints unconverted).
-  std::optional<ScalarType> dtype;
+  std::optional<ScalarType> dtype{};
   /// Where the load's warnings go (nothing below apps/ prints); may be null.
   LoadReport* report = nullptr;
 };
 
 /// config.json + weights -> the registered class, loaded strictly, in eval mode (as HF).
 std::shared_ptr<nn::Module> from_pretrained(const std::filesystem::path& folder, const FromPretrainedOptions& options = {});
+
+// ---- weight initialisation (HF's _init_weights and _fast_init) ----
+/// False while from_pretrained builds a model: its random draws would be overwritten by the
+/// checkpoint (seconds for bert-base), so family constructors skip their init when it is false
+/// (only random draws: computed buffers such as rotary tables are still built). from_pretrained
+/// then initialises only what the checkpoint lacks (LoadReport::initialised), with init_weights.
+bool init_enabled();
+/// Turns init_enabled() off in this thread for its lifetime.
+class SkipInitGuard {
+ public:
+  SkipInitGuard();
+  ~SkipInitGuard();
+  SkipInitGuard(const SkipInitGuard&) = delete;
+  SkipInitGuard& operator=(const SkipInitGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+/// HF's _init_weights for `module` and its descendants: Linear weights and Embeddings
+/// N(0, initializer_range) (an Embedding's padding row zeroed), Linear biases 0, LayerNorm (1, 0).
+void init_weights(nn::Module& module, double initializer_range);
 
 // ---- pieces the text models share ----
 /// HF's ACT2FN by name: "gelu" (erf), "gelu_new" / "gelu_pytorch_tanh" (tanh approximation),
