@@ -73,7 +73,14 @@ void add_list(CLI::App& app) {
   cmd->add_option("pattern", a->pattern, "shell glob (resnet*) or substring of the name");
   cmd->add_option("--task", a->task, "only entries with this task tag (image-classification, text-generation, ...)");
   cmd->add_flag("--json", a->json, "machine-readable output on stdout");
-  cmd->callback([a] { run_list(*a); });
+  cmd->callback([a] {
+    try {
+      run_list(*a);
+    } catch (const Error& e) {  // a malformed ARK_REGISTRY_EXTRA: still one JSON document with --json
+      if (a->json) std::printf("%s\n", nlohmann::json{{"error", e.msg()}, {"code", static_cast<int>(kBadFile)}}.dump().c_str());
+      throw;
+    }
+  });
 }
 
 }  // namespace ark::cli

@@ -69,14 +69,22 @@ void run_pull(const PullArgs& a) {
 
 std::string resolve_weights_arg(const std::string& arg, std::shared_ptr<void>& holder) {
   std::error_code ec;
-  if (std::filesystem::exists(arg, ec) || !pretrained::is_pretrained_name(arg) || pretrained::is_hf_ref(arg)) return arg;
-  const pretrained::Entry& e = pretrained::get_entry(arg);
+  if (std::filesystem::exists(arg, ec) || !pretrained::is_pretrained_name(arg)) return arg;
   pretrained::PullOptions o;
   o.log = [](const std::string& line) { std::cerr << line << "\n"; };
   const auto p = pretrained::pull(arg, o);
+  std::string weights;
+  if (pretrained::is_hf_ref(arg)) {
+    for (const char* f : {"model.safetensors", "pytorch_model.bin"})
+      if (weights.empty() && p.files.count(f)) weights = f;
+    if (weights.empty())
+      throw CommandError(kBadFile, arg + " has sharded weights (an index and shards), not one weights file");
+  } else {
+    weights = pretrained::get_entry(arg).weights;
+  }
   auto view = std::make_shared<pretrained::FolderView>(p.files);
   holder = view;
-  return (view->path() / e.weights).string();
+  return (view->path() / weights).string();
 }
 
 void add_pull(CLI::App& app) {

@@ -280,6 +280,9 @@ TEST_F(CliRegistry, ExtraRegistryErrorsAreClear) {
   EXPECT_EQ(r.rc, 5);
   EXPECT_NE(r.err.find("bad.json"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("no files"), std::string::npos) << r.err;
+  r = ark("list --json");
+  EXPECT_EQ(r.rc, 5);
+  EXPECT_EQ(json::parse(r.out)["code"], 5);
   // A duplicate of a built-in name.
   extra_entries({{"gpt2", file_spec("a.bin", "abc", {"http://127.0.0.1:9/a.bin"})}});
   r = ark("list");

@@ -71,15 +71,16 @@ std::string human_bytes(uint64_t n) {
   return buf;
 }
 
+Rollback::Rollback(Cache& cache) : cache_(cache) {
+  std::error_code ec;
+  for (fs::directory_iterator it(cache_.blob_path(std::string(64, '0')).parent_path(), ec), end; !ec && it != end;
+       it.increment(ec))
+    before_.insert(it->path().filename().string());
+}
+
 fs::path Rollback::fetch(const FileSpec& spec, const DownloadOptions& options) {
-  // What was there before: a blob this pull did not add is never rolled back.
-  std::optional<fs::path> before = spec.sha256.size() == 64 || !spec.sha256.empty() ? cache_.find(spec) : std::nullopt;
   fs::path blob = pretrained::fetch(spec, cache_, options);
-  if (!before) {
-    // fetch() may also have found it cached (an X-Linked-Etag sha256 we could not look up):
-    // only blobs no manifest references are ever removed, so a shared one survives.
-    added_.insert(blob);
-  }
+  if (!before_.count(blob.filename().string())) added_.insert(blob);  // only blobs this pull brought in
   return blob;
 }
 

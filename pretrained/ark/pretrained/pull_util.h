@@ -31,7 +31,7 @@ std::string human_bytes(uint64_t n);
 /// destructor removes those that no manifest references (the cache is left as it was).
 class Rollback {
  public:
-  explicit Rollback(Cache& cache) : cache_(cache) {}
+  explicit Rollback(Cache& cache);
   ~Rollback();
   std::filesystem::path fetch(const FileSpec& spec, const DownloadOptions& options);
   void commit() { committed_ = true; }
@@ -40,6 +40,7 @@ class Rollback {
 
  private:
   Cache& cache_;
+  std::set<std::string> before_;  // blob names present when the pull started
   std::set<std::filesystem::path> added_;
   bool committed_ = false;
 };
