@@ -79,3 +79,25 @@ TEST(SkinnyGemm, LinearGradientsOnTheSkinnyPath) {
 }
 
 }  // namespace
+
+namespace {
+
+// Larger bfloat16/float16 products (oneDNN's bfloat16 kernels, or float32 after widening): the
+// result is the float32-accumulated product rounded once to the output dtype, as PyTorch's.
+TEST(ReducedPrecisionGemm, ManyRowsAccumulateInFloat) {
+  ark::manual_seed(10);
+  for (ark::ScalarType dt : {ark::kBFloat16, ark::kHalf}) {
+    ark::Tensor a = ark::randn({40, 300}).to(dt), w = ark::randn({70, 300}).to(dt);
+    ark::Tensor want = a.to(ark::kDouble).mm(w.to(ark::kDouble).t());
+    ark::Tensor got = a.mm(w.t());
+    EXPECT_EQ(got.dtype(), dt);
+    // one rounding of a value of size ~sqrt(300): bfloat16 keeps 8 bits, float16 11
+    EXPECT_LT(rel_err(got, want), dt == ark::kBFloat16 ? 8e-3 : 1e-3) << ark::dtype_name(dt);
+    ark::Tensor q = ark::randn({2, 3, 20, 16}).to(dt), k = ark::randn({2, 3, 24, 16}).to(dt);
+    ark::Tensor s = ark::matmul(q, k.transpose(-2, -1));
+    EXPECT_LT(rel_err(s, ark::matmul(q.to(ark::kDouble), k.to(ark::kDouble).transpose(-2, -1))),
+              dt == ark::kBFloat16 ? 8e-3 : 1e-3);
+  }
+}
+
+}  // namespace

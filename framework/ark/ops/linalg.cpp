@@ -27,16 +27,8 @@ void gemm_into(const Tensor& a, const Tensor& b, const Tensor& out, double alpha
     else o.mul_(beta);
     return;
   }
-  const ScalarType ct = detail::compute_dtype(a.dtype());
-  if (ct != a.dtype()) {
-    // bfloat16/float16: computed in float. A few rows (decoding) read B in its own dtype (the CPU
-    // backend widens it in registers); larger products widen B once per call.
-    Tensor o = detail::cast(out, ct);
-    const bool skinny = a.device().is_cpu() && a.size(1) <= 8;
-    backend_for(a).bmm(detail::cast(a, ct), skinny ? b : detail::cast(b, ct), o, alpha, beta);
-    backend_for(a).copy(out, o);
-    return;
-  }
+  // bfloat16/float16 operands go to the backend as they are: it accumulates in float32 (the CPU
+  // backend on oneDNN's bfloat16 kernels, or widening in registers for a few rows).
   backend_for(a).bmm(a, b, out, alpha, beta);
 }
 

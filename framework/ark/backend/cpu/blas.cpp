@@ -9,6 +9,7 @@
 #include "ark/backend/cpu/gemv.h"
 #include "ark/backend/cpu/matmul_onednn.h"
 #include "ark/core/parallel.h"
+#include "ark/ops/ops.h"
 
 namespace ark::cpu {
 namespace {
@@ -78,6 +79,18 @@ static bool skinny_bmm(const Tensor& a_in, const Tensor& b, const Tensor& c, dou
 void CpuBackend::bmm(const Tensor& a_in, const Tensor& b_in, const Tensor& c, double alpha, double beta) {
   const int64_t batch = c.size(0), m = c.size(1), n = c.size(2), k = a_in.size(2);
   ARK_ASSERT(c.stride(2) == 1 || n == 1);
+  if (is_reduced_float(c.dtype())) {
+    // bfloat16 on oneDNN where it pays; else (and float16) in float32: a few rows read B in its
+    // own dtype through the skinny kernels, larger products widen B once per call.
+    if (onednn::matmul_pays(batch, m, n, k) &&
+        onednn::matmul(a_in, b_in, c, static_cast<float>(alpha), static_cast<float>(beta)))
+      return;
+    Tensor cf = empty(c.sizes(), c.options().dtype(kFloat));
+    if (beta != 0) copy(cf, c);
+    bmm(a_in.to(kFloat), skinny_gemm_pays(m, n, k) ? b_in : b_in.to(kFloat), cf, alpha, beta);
+    copy(c, cf);
+    return;
+  }
   if (skinny_bmm(a_in, b_in, c, alpha, beta)) return;
   if (b_in.dtype() != c.dtype()) return bmm(a_in, b_in.to(c.dtype()), c, alpha, beta);  // a reduced-precision B
   if (c.dtype() == kFloat && onednn::matmul_pays(batch, m, n, k) &&

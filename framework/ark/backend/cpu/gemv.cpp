@@ -110,49 +110,38 @@ void dots(int64_t m, int64_t j0, int64_t j1, int64_t k, float alpha, const float
   }
 }
 
-// B row-major (k rows of n): each A row scales and accumulates B's rows, 64 output columns in 8
-// accumulators per pass over a column block.
+// B row-major (k rows of n): C's rows accumulate B's rows scaled by A's entries. B is streamed row
+// by row over a tile of columns (contiguous runs, friendly to the prefetcher and the TLB), the
+// tile's accumulators staying in L1; a column-block-major walk would touch a new page per row.
 template <GemvType T>
 void axpys(int64_t m, int64_t j0, int64_t j1, int64_t k, float alpha, const float* a, int64_t lda, const void* b,
            int64_t ldb, float beta, float* c, int64_t ldc) {
-  const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
-  int64_t j = j0;
-  for (; j + 64 <= j1; j += 64) {
-    for (int64_t i = 0; i < m; ++i) {
-      const float* x = a + i * lda;
-      __m256 s[8];
-      for (auto& v : s) v = _mm256_setzero_ps();
-      for (int64_t p = 0; p < k; ++p) {
-        const __m256 u = _mm256_set1_ps(x[p]);
-        const int64_t r = p * ldb + j;
-        for (int q = 0; q < 8; ++q) s[q] = _mm256_fmadd_ps(u, load8<T>(b, r + 8 * q), s[q]);
+  constexpr int64_t kTileFloats = 4096;  // 16 KB of accumulators in all
+  const int64_t tile = std::max<int64_t>(64, (kTileFloats / m) & ~int64_t{7});
+  alignas(64) float acc[kTileFloats + 8 * 64];
+  for (int64_t jt = j0; jt < j1; jt += tile) {
+    const int64_t w = std::min(tile, j1 - jt), w8 = w & ~int64_t{7};
+    std::fill(acc, acc + m * w, 0.f);
+    for (int64_t p = 0; p < k; ++p) {
+      const int64_t row = p * ldb + jt;
+      for (int64_t i = 0; i < m; ++i) {
+        const float x = a[i * lda + p];
+        const __m256 u = _mm256_set1_ps(x);
+        float* out = acc + i * w;
+        int64_t q = 0;
+        for (; q + 32 <= w8; q += 32) {
+          _mm256_storeu_ps(out + q, _mm256_fmadd_ps(u, load8<T>(b, row + q), _mm256_loadu_ps(out + q)));
+          _mm256_storeu_ps(out + q + 8, _mm256_fmadd_ps(u, load8<T>(b, row + q + 8), _mm256_loadu_ps(out + q + 8)));
+          _mm256_storeu_ps(out + q + 16, _mm256_fmadd_ps(u, load8<T>(b, row + q + 16), _mm256_loadu_ps(out + q + 16)));
+          _mm256_storeu_ps(out + q + 24, _mm256_fmadd_ps(u, load8<T>(b, row + q + 24), _mm256_loadu_ps(out + q + 24)));
+        }
+        for (; q < w8; q += 8)
+          _mm256_storeu_ps(out + q, _mm256_fmadd_ps(u, load8<T>(b, row + q), _mm256_loadu_ps(out + q)));
+        for (; q < w; ++q) out[q] += x * load1<T>(b, row + q);
       }
-      float* out = c + i * ldc + j;
-      for (int q = 0; q < 8; ++q) {
-        __m256 y = _mm256_mul_ps(va, s[q]);
-        if (beta != 0.f) y = _mm256_fmadd_ps(vb, _mm256_loadu_ps(out + 8 * q), y);
-        _mm256_storeu_ps(out + 8 * q, y);
-      }
     }
-  }
-  for (; j + 8 <= j1; j += 8) {
-    for (int64_t i = 0; i < m; ++i) {
-      const float* x = a + i * lda;
-      __m256 s = _mm256_setzero_ps();
-      for (int64_t p = 0; p < k; ++p) s = _mm256_fmadd_ps(_mm256_set1_ps(x[p]), load8<T>(b, p * ldb + j), s);
-      float* out = c + i * ldc + j;
-      __m256 y = _mm256_mul_ps(va, s);
-      if (beta != 0.f) y = _mm256_fmadd_ps(vb, _mm256_loadu_ps(out), y);
-      _mm256_storeu_ps(out, y);
-    }
-  }
-  for (; j < j1; ++j) {
-    for (int64_t i = 0; i < m; ++i) {
-      const float* x = a + i * lda;
-      float t = 0.f;
-      for (int64_t p = 0; p < k; ++p) t += x[p] * load1<T>(b, p * ldb + j);
-      store(c + i * ldc + j, t, alpha, beta);
-    }
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t q = 0; q < w; ++q) store(c + i * ldc + jt + q, acc[i * w + q], alpha, beta);
   }
 }
 
@@ -177,10 +166,15 @@ bool skinny_gemm_pays(int64_t m, int64_t n, int64_t k) { return m <= 8 && n >= 8
 
 void skinny_gemm(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda, const void* b,
                  GemvType b_type, bool b_trans, int64_t ldb, float beta, float* c, int64_t ldc) {
-  switch (b_type) {
-    case GemvType::F32: return run<GemvType::F32>(m, n, k, alpha, a, lda, b, b_trans, ldb, beta, c, ldc);
-    case GemvType::BF16: return run<GemvType::BF16>(m, n, k, alpha, a, lda, b, b_trans, ldb, beta, c, ldc);
-    case GemvType::F16: return run<GemvType::F16>(m, n, k, alpha, a, lda, b, b_trans, ldb, beta, c, ldc);
+  for (int64_t i = 0; i < m; i += 8) {  // the kernels' accumulators are sized for 8 rows
+    const int64_t rows = std::min<int64_t>(8, m - i);
+    const float* ai = a + i * lda;
+    float* ci = c + i * ldc;
+    switch (b_type) {
+      case GemvType::F32: run<GemvType::F32>(rows, n, k, alpha, ai, lda, b, b_trans, ldb, beta, ci, ldc); break;
+      case GemvType::BF16: run<GemvType::BF16>(rows, n, k, alpha, ai, lda, b, b_trans, ldb, beta, ci, ldc); break;
+      case GemvType::F16: run<GemvType::F16>(rows, n, k, alpha, ai, lda, b, b_trans, ldb, beta, ci, ldc); break;
+    }
   }
 }
 

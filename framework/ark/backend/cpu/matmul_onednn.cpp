@@ -1,4 +1,5 @@
-// float32 GEMM on oneDNN's matmul. On this class of CPU (AVX-512) its brgemm kernels read B in
+// float32 and bfloat16 GEMM on oneDNN's matmul (bfloat16 with float32 accumulation, on the
+// CPU's AVX512-BF16 dot products where it has them). On this class of CPU (AVX-512) its brgemm kernels read B in
 // place through its strides, where OpenBLAS 0.3.21 packs all of B for every call: for the
 // Transformer shapes (128-1024 rows times a 768x768..3072 weight) they run 1.1-3x faster.
 // Operands are plain strided tensors (transposes are strides, nothing is copied); alpha is an
@@ -26,9 +27,9 @@ dnnl::engine& engine() {
 // A single product is described in 2-D: a batch dim of 1 with an arbitrary stride makes oneDNN
 // read the layout as exotic and fall back from brgemm to its slower gemm.
 memory::desc strided_md(const Tensor& t) {
-  if (t.size(0) == 1) return memory::desc({t.size(1), t.size(2)}, memory::data_type::f32, {t.stride(1), t.stride(2)});
-  return memory::desc({t.size(0), t.size(1), t.size(2)}, memory::data_type::f32,
-                      {t.stride(0), t.stride(1), t.stride(2)});
+  const auto type = t.dtype() == kBFloat16 ? memory::data_type::bf16 : memory::data_type::f32;
+  if (t.size(0) == 1) return memory::desc({t.size(1), t.size(2)}, type, {t.stride(1), t.stride(2)});
+  return memory::desc({t.size(0), t.size(1), t.size(2)}, type, {t.stride(0), t.stride(1), t.stride(2)});
 }
 
 struct Matmul {
@@ -40,7 +41,7 @@ struct Matmul {
 std::shared_ptr<Matmul> primitive(const Tensor& a, const Tensor& b, const Tensor& c, float alpha, float beta) {
   static std::mutex mu;
   static std::unordered_map<std::string, std::shared_ptr<Matmul>> cache;
-  std::string key;
+  std::string key = dtype_name(a.dtype());
   for (const Tensor* t : {&a, &b, &c})
     for (int d = 0; d < 3; ++d) key += std::to_string(t->size(d)) + ':' + std::to_string(t->stride(d)) + ',';
   key += std::to_string(alpha) + ',' + std::to_string(beta);
@@ -74,6 +75,8 @@ bool matmul_pays(int64_t batch, int64_t m, int64_t n, int64_t k) {
 }
 
 bool matmul(const Tensor& a, const Tensor& b, const Tensor& c, float alpha, float beta) {
+  const ScalarType t = a.dtype();
+  if ((t != kFloat && t != kBFloat16) || b.dtype() != t || c.dtype() != t) return false;
   for (const Tensor* t : {&a, &b, &c})
     for (int d = 0; d < 3; ++d)
       if (t->stride(d) == 0 && t->size(d) > 1) return false;  // broadcast (expanded) operands: OpenBLAS
