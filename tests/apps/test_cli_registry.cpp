@@ -26,7 +26,10 @@
 #include <thread>
 #include <vector>
 
+#include "ark/ark.h"
+#include "ark/pretrained/load_weights.h"
 #include "ark/pretrained/sha256.h"
+#include "support/reference.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -132,9 +135,9 @@ class CliRegistry : public ::testing::Test {
   }
 
   // A registry file with one vision-shaped test entry per (name, file spec), via ARK_REGISTRY_EXTRA.
-  void extra_entries(const std::vector<std::pair<std::string, json>>& entries) {
+  void extra_entries(const std::vector<std::pair<std::string, json>>& entries, const json& patch = json::object()) {
     json doc{{"entries", json::array()}};
-    for (const auto& [name, file] : entries)
+    for (const auto& [name, file] : entries) {
       doc["entries"].push_back({{"name", name},
                                 {"architecture", "resnet18"},
                                 {"config", {{"num_classes", 0}}},
@@ -147,6 +150,8 @@ class CliRegistry : public ::testing::Test {
                                 {"license", "test"},
                                 {"source", "test_cli_registry"},
                                 {"tasks", {"test"}}});
+      doc["entries"].back().update(patch);
+    }
     spit(root_ / "extra.json", doc.dump(1));
     env_["ARK_REGISTRY_EXTRA"] = (root_ / "extra.json").string();
   }
@@ -601,4 +606,37 @@ TEST_F(CliRegistry, RealMirrorServesTheNsfwjsEntries) {
   r = ark("convert mobilenet_v2_keras.nsfwjs_tfjs " + (root_ / "out.safetensors").string());
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_EQ(slurp(root_ / "out.safetensors"), slurp(mirror / "mobilenet_v2_keras.nsfwjs" / "model.safetensors"));
+}
+
+// Load by name through a .pth and the torchvision remap (the path of every torchvision entry): a
+// test entry for cli_fixtures.py's resnet18 (10 classes, inline labels) in a mirror folder;
+// `ark convert NAME` loads it by name into resnet18 and writes exactly the checkpoint's tensors.
+TEST_F(CliRegistry, ConvertByNameLoadsAPthThroughTheRegistry) {
+  const std::string pth = ark::test::reference_file("cli_fixtures.py", "cli") + "/resnet18.pth";
+  const std::string bytes = slurp(pth);
+  ASSERT_FALSE(bytes.empty());
+  spit(root_ / "mirror" / "test.resnet18" / "resnet18-test.pth", bytes);
+  json labels = json::array();
+  for (int i = 0; i < 10; ++i) labels.push_back("class " + std::to_string(i));
+  extra_entries({{"test.resnet18", file_spec("resnet18-test.pth", bytes)}},
+                {{"config", {{"num_classes", 10}}}, {"format", "pth"}, {"remap", "torchvision"}, {"labels", labels},
+                 {"tasks", {"image-classification"}}});
+  env_["ARK_ENDPOINT"] = (root_ / "mirror").string();
+  const std::string out = (root_ / "out.safetensors").string();
+  CliResult r = ark("convert test.resnet18 " + out);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const ark::io::TensorDict from_pth = ark::pretrained::read_weights(pth);
+  ark::io::TensorDict converted = ark::io::load_safetensors(out).tensors;
+  ASSERT_EQ(converted.size(), from_pth.size());
+  for (const auto& item : from_pth) EXPECT_TRUE(ark::equal(converted[item.key()], item.value())) << item.key();
+  r = ark("info test.resnet18 --json");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const json j = json::parse(r.out);
+  EXPECT_EQ(j["num_labels"], 10);
+  EXPECT_EQ(j["cached"], true);
+  EXPECT_EQ(j["origin"], (root_ / "extra.json").string());
+  // Another class count than the entry's is the convert --arch path, which says so.
+  r = ark("convert test.resnet18 " + (root_ / "bad.safetensors").string() + " --arch resnet18");
+  EXPECT_EQ(r.rc, 5);
+  EXPECT_NE(r.err.find("--num-classes"), std::string::npos) << r.err;
 }
