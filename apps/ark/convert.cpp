@@ -44,6 +44,7 @@ void run_convert(const ConvertArgs& a) {
     pretrained::LoadPretrainedOptions lo;
     lo.pull.log = [](const std::string& line) { std::cerr << line << "\n"; };
     lo.tokenizer = false;
+    pretrained::InterruptHandlers handlers;  // Ctrl-C during a download: clean cache, exit 130
     auto p = pretrained::load(a.in, lo);
     ARK_CHECK(p.vision, "convert: ", a.in, " is a text model; its weights are already safetensors in the cache");
     tensors = p.vision->state_dict();

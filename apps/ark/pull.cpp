@@ -72,6 +72,7 @@ std::string resolve_weights_arg(const std::string& arg, std::shared_ptr<void>& h
   if (std::filesystem::exists(arg, ec) || !pretrained::is_pretrained_name(arg)) return arg;
   pretrained::PullOptions o;
   o.log = [](const std::string& line) { std::cerr << line << "\n"; };
+  pretrained::InterruptHandlers handlers;  // Ctrl-C during the download: clean cache, exit 130
   const auto p = pretrained::pull(arg, o);
   std::string weights;
   if (pretrained::is_hf_ref(arg)) {
