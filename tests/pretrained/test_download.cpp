@@ -396,6 +396,12 @@ TEST_F(Download, A22_ChunkedWithoutLength) {
   expect_clean({});
 }
 
+TEST_F(Download, A23_NotEnoughDiskSpaceBeforeAnyRequest) {
+  expect_error(spec("/ok/model.bin", uint64_t(1) << 60), ErrorKind::Io, "not enough disk space");
+  EXPECT_EQ(srv.seen().size(), 0u);
+  expect_clean({});
+}
+
 TEST_F(Download, A24_DiskFullIsAnIoError) {
   const FileSpec s = spec("/ok/model.bin");
   const pid_t child = ::fork();

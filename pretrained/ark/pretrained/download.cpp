@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -950,6 +951,19 @@ fs::path fetch(const FileSpec& spec, Cache& cache, const DownloadOptions& opt) {
   const std::string key = exp.sha.size() == 64 ? exp.sha
                           : !exp.sha.empty()  ? "prefix-" + exp.sha
                                               : "url-" + sha256_hex(usable.front()).substr(0, 32);
+  // Refuse before any request when the file cannot fit (huggingface_hub only warns).
+  if (spec.size) {
+    std::error_code ec;
+    fs::path probe = cache.root();
+    while (!probe.empty() && !fs::exists(probe, ec) && probe != probe.parent_path()) probe = probe.parent_path();
+    struct statvfs vfs {};
+    if (!probe.empty() && ::statvfs(probe.c_str(), &vfs) == 0) {
+      const uint64_t avail = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+      if (*spec.size > avail)
+        throw DownloadError(ErrorKind::Io, spec.name + ": not enough disk space in " + probe.string() + ": need " +
+                                               std::to_string(*spec.size) + " bytes, have " + std::to_string(avail));
+    }
+  }
   CacheLock lock(cache, key, opt.lock_timeout_s, &interrupted_cb);
   if (!opt.force)  // whoever held the lock may have fetched it
     if (auto p = cached(spec, exp.sha, cache, opt)) return *p;
