@@ -17,6 +17,13 @@ namespace {
 // ("attention.self.query.weight"); the layer's forward runs their pieces itself.
 std::shared_ptr<nn::Module> container(const char* name) { return std::make_shared<nn::Module>(name); }
 
+// x + y, written into x when no gradient is recorded (x is a fresh embedding gather here).
+Tensor add_into(Tensor x, const Tensor& y) {
+  if (autograd::needs_grad(x, y)) return x + y;
+  x.add_(y);
+  return x;
+}
+
 // An Embedding over uninitialised memory: nn::Embedding draws N(0, 1) itself, which HF's init
 // (or the checkpoint) overwrites anyway; the draw is a second and a half for a 30522-row table.
 nn::Embedding embedding(int64_t num, int64_t dim, std::optional<int64_t> padding_idx = std::nullopt) {
@@ -99,12 +106,12 @@ Tensor BertEmbeddingsImpl::forward(const Tensor& input_ids, const Tensor& token_
   if (token_type_ids.defined()) {
     ARK_CHECK(token_type_ids.sizes() == input_ids.sizes(), "BertEmbeddings: token_type_ids ", token_type_ids.sizes(),
               " must have the shape of input_ids ", input_ids.sizes());
-    x = x + token_type_embeddings(token_type_ids);
+    x = add_into(x, token_type_embeddings(token_type_ids));
   } else {
-    x = x + token_type_embeddings->weight.select(0, 0);
+    x = add_into(x, token_type_embeddings->weight.select(0, 0));
   }
-  if (position_ids.defined()) x = x + position_embeddings(position_ids);
-  else x = x + position_embeddings->weight.narrow(0, 0, L);
+  if (position_ids.defined()) x = add_into(x, position_embeddings(position_ids));
+  else x = add_into(x, position_embeddings->weight.narrow(0, 0, L));
   return ark::dropout(LayerNorm(x), dropout_, is_training());
 }
 

@@ -15,6 +15,13 @@ using json = nlohmann::json;
 namespace {
 std::shared_ptr<nn::Module> container(const char* name) { return std::make_shared<nn::Module>(name); }
 
+// x + y, written into x when no gradient is recorded (x is a fresh embedding gather here).
+Tensor add_into(Tensor x, const Tensor& y) {
+  if (autograd::needs_grad(x, y)) return x + y;
+  x.add_(y);
+  return x;
+}
+
 // An Embedding over uninitialised memory: nn::Embedding draws N(0, 1) itself, which HF's init
 // (or the checkpoint) overwrites anyway; the draw is a second and a half for a 30522-row table.
 nn::Embedding embedding(int64_t num, int64_t dim, std::optional<int64_t> padding_idx = std::nullopt) {
@@ -135,7 +142,7 @@ DistilBertModelOutput DistilBertModelImpl::forward(const Tensor& input_ids, cons
   const int64_t L = input_ids.size(1);
   ARK_CHECK(L <= config.max_position_embeddings, "DistilBertModel: sequence length ", L,
             " exceeds max_position_embeddings (", config.max_position_embeddings, ")");
-  Tensor h = word_embeddings(input_ids) + position_embeddings->weight.narrow(0, 0, L);
+  Tensor h = add_into(word_embeddings(input_ids), position_embeddings->weight.narrow(0, 0, L));
   h = ark::dropout(embeddings_norm(h), config.dropout, is_training());
   Tensor mask;
   if (attention_mask.defined()) {

@@ -20,12 +20,12 @@
 #include "ark/io/pth.h"
 
 namespace ark::models {
-// Each family defines its registration (see hf.h). Families still being written are weak, so
-// the library links without them.
+// Each family defines its registration (see hf.h); a new family adds one line here and one in
+// register_builtin().
 void register_bert_hf_architectures();
 void register_distilbert_hf_architectures();
-__attribute__((weak)) void register_gpt2_hf_architectures();
-__attribute__((weak)) void register_llama_hf_architectures();
+void register_gpt2_hf_architectures();
+void register_llama_hf_architectures();
 }  // namespace ark::models
 
 namespace ark::models::hf {
@@ -161,8 +161,8 @@ void register_builtin() {
   std::call_once(once, [] {
     register_bert_hf_architectures();
     register_distilbert_hf_architectures();
-    if (register_gpt2_hf_architectures) register_gpt2_hf_architectures();
-    if (register_llama_hf_architectures) register_llama_hf_architectures();
+    register_gpt2_hf_architectures();
+    register_llama_hf_architectures();
   });
 }
 

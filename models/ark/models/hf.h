@@ -7,8 +7,7 @@
 // Registration is an explicit table, not static initialisers (a static build would drop them):
 // each family file defines `void register_<family>_hf_architectures()` which calls
 // register_architecture(...) for its classes, and hf.cpp's builtin list calls every one of them
-// once, on first use of architecture()/from_pretrained(). Families that are not written yet are
-// declared weak there, so the library links without them. Users may call register_architecture
+// once, on first use of architecture()/from_pretrained(). Users may call register_architecture
 // at any time for their own classes (a second registration of a name replaces the first).
 //
 // Weights are memory-mapped: safetensors and .bin tensors view a private (copy-on-write) mapping
