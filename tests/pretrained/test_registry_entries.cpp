@@ -77,6 +77,43 @@ TEST(RegistryEntries, EveryEntryIsSelfConsistent) {
   }
 }
 
+TEST(RegistryEntries, CheckEntryNamesEachProblem) {
+  auto has = [](const std::vector<std::string>& problems, const std::string& what) {
+    for (const auto& p : problems)
+      if (p.find(what) != std::string::npos) return true;
+    return false;
+  };
+  const auto empty = pt::check_entry(pt::Entry{});
+  for (const char* what : {"empty name", "no architecture", "no files", "no task tags", "no license"})
+    EXPECT_TRUE(has(empty, what)) << what;
+
+  pt::Entry e = pt::get_entry("resnet50.tv_in1k");
+  EXPECT_TRUE(pt::check_entry(e).empty());
+  e.files[0].sha256 = "0676BA61";
+  EXPECT_TRUE(has(pt::check_entry(e), "lowercase hex"));
+  e.files[0].sha256 = "0676";
+  EXPECT_TRUE(has(pt::check_entry(e), "at least 8 digits"));
+  e.files[0].sha256.clear();
+  EXPECT_TRUE(has(pt::check_entry(e), "only Hugging Face files"));
+  e = pt::get_entry("resnet50.tv_in1k");
+  e.files[0].name = "../x.pth";
+  EXPECT_TRUE(has(pt::check_entry(e), "not a plain file name"));
+  e = pt::get_entry("resnet50.tv_in1k");
+  e.files[0].urls = {"ftp://example.com/x.pth"};
+  EXPECT_TRUE(has(pt::check_entry(e), "not http(s) or file"));
+  e = pt::get_entry("resnet50.tv_in1k");
+  e.labels.pop_back();
+  EXPECT_TRUE(has(pt::check_entry(e), "999 names for num_classes 1000"));
+  e = pt::get_entry("resnet50.tv_in1k");
+  e.preprocess->crop_pct = 1.5;
+  e.preprocess->interpolation = "lanczos";
+  EXPECT_TRUE(has(pt::check_entry(e), "crop_pct"));
+  EXPECT_TRUE(has(pt::check_entry(e), "interpolation"));
+  e = pt::get_entry("gpt2");
+  e.tokenizer_files.push_back("tokenizer.model");
+  EXPECT_TRUE(has(pt::check_entry(e), "tokenizer file 'tokenizer.model' is not among the files"));
+}
+
 TEST(RegistryEntries, TorchvisionPinsAreTheFileNamesHashPrefix) {
   int n = 0;
   for (const auto& e : pt::entries()) {

@@ -281,7 +281,7 @@ std::vector<std::string> check_entry(const Entry& e) {
   for (char c : e.name)
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_' || c == '/'))
       bad("name has a character other than [A-Za-z0-9._/-]");
-  if (e.name.find("..") != std::string::npos || e.name.front() == '/' || e.name.back() == '/')
+  if (!e.name.empty() && (e.name.find("..") != std::string::npos || e.name.front() == '/' || e.name.back() == '/'))
     bad("name is not a relative path");
   if (e.architecture.empty()) bad("no architecture");
   if (e.files.empty()) bad("no files");
