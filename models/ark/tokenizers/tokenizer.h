@@ -10,6 +10,12 @@
 // PreTrainedTokenizerBase. Text that is not valid UTF-8 is decoded with replacement (each
 // maximal ill-formed subsequence becomes U+FFFD) before anything else: it never throws.
 // Every file problem is an ark::Error naming the file.
+//
+// Left out: offsets mappings; BPE dropout; NFC/NFKC/NFKD and SentencePiece "Precompiled"
+// normalizers in tokenizer.json (T5/ALBERT fast tokenizers: load their .model instead); Split
+// regexes other than GPT-2's (Llama-3/GPT-4 patterns); "normalized" added tokens are matched on the
+// raw text; lower-casing is per code point (no final sigma); BertTokenizer's NFC step of
+// transformers >= 4.37 (BertTokenizerFast has none); GPT2Tokenizer's add_prefix_space.
 #pragma once
 #include <cstdint>
 #include <memory>
