@@ -471,6 +471,34 @@ TEST_F(Download, A25_FourThreadsOneBlob) {
   expect_clean({sha});
 }
 
+TEST_F(Download, A26_WithoutTheLockStillOneCorrectBlob) {
+  srv.slow_chunk = 4096;
+  srv.slow_pause_ms = 5;
+  opt.use_lock = false;  // a file system whose flock() does nothing
+  const FileSpec s = spec("/slow/model.bin");
+  std::vector<pid_t> kids;
+  for (int i = 0; i < 4; ++i) {
+    const pid_t c = ::fork();
+    if (c == 0) {
+      try {
+        ::_exit(fetch(s, *cache, opt) == cache->blob_path(sha) ? 0 : 2);
+      } catch (...) {
+        ::_exit(1);
+      }
+    }
+    kids.push_back(c);
+  }
+  for (pid_t c : kids) {
+    int status = -1;
+    ::waitpid(c, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+  }
+  EXPECT_GE(srv.count("/slow/"), 1u);
+  EXPECT_LE(srv.count("/slow/"), 4u);
+  EXPECT_EQ(read_all(cache->blob_path(sha)), blob);  // unique temp files + atomic rename: no interleaving
+  expect_clean({sha});
+}
+
 TEST_F(Download, A27_LockWaitIsBounded) {
   CacheLock held(*cache, sha, 1);
   opt.lock_timeout_s = 0.3;

@@ -964,7 +964,8 @@ fs::path fetch(const FileSpec& spec, Cache& cache, const DownloadOptions& opt) {
                                                std::to_string(*spec.size) + " bytes, have " + std::to_string(avail));
     }
   }
-  CacheLock lock(cache, key, opt.lock_timeout_s, &interrupted_cb);
+  std::optional<CacheLock> lock;
+  if (opt.use_lock) lock.emplace(cache, key, opt.lock_timeout_s, &interrupted_cb);
   if (!opt.force)  // whoever held the lock may have fetched it
     if (auto p = cached(spec, exp.sha, cache, opt)) return *p;
   remove_stale_temp(cache, key);

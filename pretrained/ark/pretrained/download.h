@@ -9,6 +9,7 @@
 // is always on (a CA bundle can be named, never switched off); proxies come from libcurl's usual
 // variables (http_proxy, HTTPS_PROXY, NO_PROXY). Concurrent fetches of one file (threads or
 // processes) serialise on a flock, and the waiter finds the first one's blob.
+// A file larger than the cache's free space is refused before any request.
 // Left out: cross-run resume (a killed process's partial file is deleted, not continued), HTTP
 // content decoding (a Content-Encoding other than identity is refused), and snapshots of symlinks
 // (entries point at blobs through their manifests, see cache.h).
@@ -92,6 +93,9 @@ struct DownloadOptions {
   double backoff_initial_s = 1;   // first backoff; doubles per retry, with +-50% jitter
   double backoff_max_s = 30;
   double lock_timeout_s = 3600;  // how long to wait for another process fetching the same file
+  /// Test hook: false skips the lock, as on a file system whose flock() is a no-op (RELIABILITY
+  /// A26); concurrent fetches then download twice but still publish one correct blob.
+  bool use_lock = true;
   Progress progress = Progress::Auto;
   std::string progress_label;  // shown before the bar; default: the file name
   /// Called from the transfer with bytes written so far and the expected total.
