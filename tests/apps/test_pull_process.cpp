@@ -134,6 +134,7 @@ class PullProcess : public ::testing::Test {
 };
 
 TEST_F(PullProcess, KilledHalfwayThenRerunEndsWithOneVerifiedBlob) {
+  shared().srv.slow_pause_ms = 25;  // ~1.6 s for the file: a wide window to kill it halfway
   const pid_t first = spawn(0);
   const bool halfway = wait_partial(kBig / 2);
   ::kill(first, SIGKILL);
@@ -141,6 +142,7 @@ TEST_F(PullProcess, KilledHalfwayThenRerunEndsWithOneVerifiedBlob) {
   ASSERT_TRUE(halfway) << text("err0");
   EXPECT_FALSE(fs::exists(dir / "cache" / "blobs" / "sha256" / shared().sha));
   EXPECT_FALSE(Cache(dir / "cache").read_manifest("test.big"));
+  shared().srv.slow_pause_ms = 12;
   const int rc = wait_exit(spawn(1));
   EXPECT_EQ(rc, 0) << text("err1");
   expect_one_verified_blob();
@@ -159,6 +161,7 @@ TEST_F(PullProcess, FourConcurrentPullsOneBlobFourSuccesses) {
 }
 
 TEST_F(PullProcess, SigintExits130AndLeavesTheCacheClean) {
+  shared().srv.slow_pause_ms = 25;
   const pid_t pid = spawn(0);
   const bool started = wait_partial(4u << 20);
   ::kill(pid, SIGINT);
@@ -169,6 +172,7 @@ TEST_F(PullProcess, SigintExits130AndLeavesTheCacheClean) {
   std::error_code ec;
   EXPECT_FALSE(fs::exists(dir / "cache" / "blobs" / "sha256" / shared().sha, ec));
   EXPECT_FALSE(Cache(dir / "cache").read_manifest("test.big"));
+  shared().srv.slow_pause_ms = 12;
 }
 
 }  // namespace

@@ -277,7 +277,7 @@ TEST_F(Download, A12_ConnectionRefusedBoundedRetries) {
 
 TEST_F(Download, A13_KilledMidDownloadThenRerunStartsClean) {
   srv.slow_chunk = 2048;
-  srv.slow_pause_ms = 20;  // 32 chunks: ~0.7 s
+  srv.slow_pause_ms = 30;  // 32 chunks: ~1 s, time enough to see the temp file grow under load
   const FileSpec s = spec("/slow/model.bin");
   const pid_t child = ::fork();
   if (child == 0) {
@@ -508,7 +508,7 @@ TEST_F(Download, A27_LockWaitIsBounded) {
 
 TEST_F(Download, A28_SigintExits130AndLeavesNothing) {
   srv.slow_chunk = 1024;
-  srv.slow_pause_ms = 20;  // 64 chunks: ~1.3 s
+  srv.slow_pause_ms = 40;  // 64 chunks: ~2.6 s (the test ends at the SIGINT)
   const FileSpec s = spec("/slow/model.bin");
   const pid_t child = ::fork();
   if (child == 0) {

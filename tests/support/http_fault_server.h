@@ -105,8 +105,8 @@ class FaultServer {
   /// Extra files: /file/<name> serves them (with Range), ETag "<name>-v1".
   std::map<std::string, std::string> files;
   /// Bytes per chunk and pause between chunks of /slow (bounded by the body size).
-  size_t slow_chunk = 16384;
-  int slow_pause_ms = 20;
+  std::atomic<size_t> slow_chunk{16384};
+  std::atomic<int> slow_pause_ms{20};
   httplib::Server& raw() { return svr_; }
 
  private:
@@ -262,8 +262,8 @@ class FaultServer {
       res.set_content_provider(blob_.size(), "application/octet-stream",
                                [this](size_t off, size_t len, httplib::DataSink& sink) {
                                  if (stopping_) return false;
-                                 std::this_thread::sleep_for(std::chrono::milliseconds(slow_pause_ms));
-                                 sink.write(blob_.data() + off, std::min(len, slow_chunk));
+                                 std::this_thread::sleep_for(std::chrono::milliseconds(slow_pause_ms.load()));
+                                 sink.write(blob_.data() + off, std::min(len, slow_chunk.load()));
                                  return true;
                                });
     });
