@@ -172,6 +172,12 @@ TEST(HfFolder, BasePrefixAndFreshHeads) {
     EXPECT_LE(rel_diff(cls.bert->forward(T["input_ids"], T["attention_mask"], T["token_type_ids"]).last_hidden_state,
                        T["cls.last_hidden_state"]), 1e-4);
   }
+  // The same class with another number of labels: the classifier is drawn afresh, the rest loads.
+  hf::LoadReport relabel;
+  auto five = hf::from_pretrained(stem + ".cls", {.num_labels = 5, .report = &relabel});
+  EXPECT_EQ(relabel.initialised, (std::vector<std::string>{"classifier.weight", "classifier.bias"}));
+  EXPECT_EQ(dynamic_cast<BertForSequenceClassificationImpl&>(*five).classifier->weight.size(0), 5);
+  EXPECT_THROW(hf::from_pretrained(stem + ".cls", {.num_labels = 0}), Error);
   // The reverse: the classification checkpoint loaded as a BertModel drops the head (with a warning).
   hf::LoadReport rev;
   auto base = hf::from_pretrained(stem + ".cls", {.architecture = "BertModel", .report = &rev});

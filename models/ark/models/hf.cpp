@@ -288,6 +288,12 @@ LoadReport load_strict(nn::Module& model, io::TensorDict weights, const std::str
       else missing.push_back(item.key());
       continue;
     }
+    if (src->sizes() != item.value().sizes() && head_ok && is_head(item.key())) {
+      // A head for another number of labels (HF's ignore_mismatched_sizes): drawn afresh.
+      report.initialised.push_back(item.key());
+      sd.erase(item.key());
+      continue;
+    }
     if (src->sizes() != item.value().sizes())
       mismatched.push_back(detail::str_cat(item.key(), " expected ", item.value().sizes(), " got ", src->sizes()));
   }
@@ -392,6 +398,13 @@ std::shared_ptr<nn::Module> from_pretrained(const fs::path& folder, const FromPr
   if (cls.empty())
     ARK_ERROR(config_path.string(), ": no \"architectures\" entry; name the class (FromPretrainedOptions::architecture)");
   const Architecture& arch = architecture(cls);
+  // The checkpoint's label count: HF writes id2label (num_labels only when given explicitly).
+  int64_t saved_labels = 2;
+  if (auto it = config.find("id2label"); it != config.end() && it->is_object() && !it->empty())
+    saved_labels = static_cast<int64_t>(it->size());
+  else if (auto n = config.find("num_labels"); n != config.end() && n->is_number_integer())
+    saved_labels = n->get<int64_t>();
+  const bool new_labels = options.num_labels && *options.num_labels != saved_labels;
   if (options.num_labels) {
     ARK_CHECK(*options.num_labels > 0, "from_pretrained: num_labels must be positive, got ", *options.num_labels);
     config["num_labels"] = *options.num_labels;
@@ -410,7 +423,7 @@ std::shared_ptr<nn::Module> from_pretrained(const fs::path& folder, const FromPr
   }
   if (options.dtype) model->to(*options.dtype);
   LoadOptions lo;
-  lo.allow_new_head = saved_class.empty() || saved_class != cls;
+  lo.allow_new_head = saved_class.empty() || saved_class != cls || new_labels;
   LoadReport report = load_strict(*model, read_weights(folder), folder.string(), arch.spec, lo);
   // HF's _fast_init: initialise the modules whose parameters the checkpoint lacked.
   if (!report.initialised.empty()) {

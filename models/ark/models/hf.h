@@ -115,7 +115,9 @@ struct FromPretrainedOptions {
   /// checkpoint's (BertForSequenceClassification on a BertModel or BertForMaskedLM folder) loads
   /// the base model strictly and initialises the new head (LoadOptions::allow_new_head).
   std::string architecture{};
-  /// Sets config.json's num_labels (and drops its id2label/label2id) before the factory runs.
+  /// Sets config.json's num_labels (and drops its id2label/label2id) before the factory runs; a
+  /// count other than the checkpoint's draws the classifier afresh (HF's ignore_mismatched_sizes,
+  /// for head keys only).
   std::optional<int64_t> num_labels{};
   /// Any other edit of the config before the factory sees it.
   std::function<void(nlohmann::json& config)> edit_config{};
