@@ -54,8 +54,10 @@ std::vector<int64_t> to_vector(const Tensor& t) {
 
 void check_lm(const std::string& name, int64_t n_greedy_checks) {
   Case c = load_case(name);
-  GPT2LMHeadModel model(GPT2Config::from_json(c.config));
-  load_weights(model, c.folder);
+  // Through from_pretrained: no random init, the float32 weights adopted from the mapping.
+  auto loaded = std::dynamic_pointer_cast<GPT2LMHeadModel>(hf::from_pretrained(c.folder));
+  ASSERT_NE(loaded, nullptr);
+  GPT2LMHeadModel& model = *loaded;
   NoGradGuard no_grad;
   std::vector<Tensor> hidden;
   Tensor h = model.transformer(c.ref["input_ids"], nullptr, Tensor(), Tensor(), &hidden);

@@ -47,9 +47,9 @@ std::vector<int64_t> to_vector(const Tensor& t) {
 
 void check_lm(const std::string& name, bool both_cache_modes) {
   Case c = load_case(name);
-  LlamaForCausalLM model(LlamaConfig::from_json(c.config));
-  model.load_state_dict(io::load_safetensors(c.folder + "/model.safetensors").tensors);
-  model.eval();
+  auto loaded = std::dynamic_pointer_cast<LlamaForCausalLM>(hf::from_pretrained(c.folder));
+  ASSERT_NE(loaded, nullptr);
+  LlamaForCausalLM& model = *loaded;
   NoGradGuard no_grad;
   std::vector<Tensor> hidden;
   Tensor logits = model.logits(model.model(c.ref["input_ids"], nullptr, Tensor(), Tensor(), &hidden));

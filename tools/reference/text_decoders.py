@@ -269,7 +269,7 @@ class LlamaDecoderLayer(nn.Module):
 class LlamaModel(nn.Module):
     def __init__(self, c):
         super().__init__()
-        self.embed_tokens = nn.Embedding(c["vocab_size"], c["hidden_size"])
+        self.embed_tokens = nn.Embedding(c["vocab_size"], c["hidden_size"], c.get("pad_token_id"))
         self.layers = nn.ModuleList([LlamaDecoderLayer(c) for _ in range(c["num_hidden_layers"])])
         self.norm = LlamaRMSNorm(c["hidden_size"], c["rms_norm_eps"])
 

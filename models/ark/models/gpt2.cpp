@@ -44,14 +44,31 @@ void check_config(const GPT2Config& c) {
   hf::check_activation(c.activation_function);
 }
 
+// HF's _init_weights: the residual projections (c_proj) get initializer_range / sqrt(2 * n_layer)
+// (the GPT-2 paper's scaling); other weights initializer_range.
+double residual_std(const GPT2Config& c) {
+  return c.initializer_range / std::sqrt(2.0 * static_cast<double>(c.n_layer));
+}
+
+// An Embedding without nn::Embedding's N(0, 1) draw: N(0, std) when hf::init_enabled(), else left
+// for the checkpoint.
+nn::Embedding make_embedding(int64_t n, int64_t dim, double std) {
+  nn::Embedding e(nn::EmbeddingOptions(n, dim)._weight(empty({n, dim})));
+  if (hf::init_enabled()) {
+    NoGradGuard no_grad;
+    nn::init::normal_(e->weight, 0.0, std);
+  }
+  return e;
+}
+
 }  // namespace
 
 // ---- layers ----
 
-Conv1DImpl::Conv1DImpl(int64_t in_features, int64_t out_features) : nn::Module("Conv1D") {
+Conv1DImpl::Conv1DImpl(int64_t in_features, int64_t out_features, double std) : nn::Module("Conv1D") {
   weight = register_parameter("weight", empty({in_features, out_features}));
   bias = register_parameter("bias", zeros({out_features}));
-  nn::init::normal_(weight, 0.0, 0.02);
+  if (hf::init_enabled()) nn::init::normal_(weight, 0.0, std);
 }
 
 Tensor Conv1DImpl::forward(const Tensor& x) {
@@ -67,8 +84,8 @@ GPT2AttentionImpl::GPT2AttentionImpl(const GPT2Config& c, int64_t layer_idx)
       n_embd_(c.n_embd),
       attn_pdrop_(c.attn_pdrop),
       resid_pdrop_(c.resid_pdrop) {
-  c_attn = register_module("c_attn", Conv1D(c.n_embd, 3 * c.n_embd));
-  c_proj = register_module("c_proj", Conv1D(c.n_embd, c.n_embd));
+  c_attn = register_module("c_attn", Conv1D(c.n_embd, 3 * c.n_embd, c.initializer_range));
+  c_proj = register_module("c_proj", Conv1D(c.n_embd, c.n_embd, residual_std(c)));
   scale_ = c.scale_attn_weights ? 1.0 / std::sqrt(static_cast<double>(c.n_embd / c.n_head)) : 1.0;
   if (c.scale_attn_by_inverse_layer_idx) scale_ /= static_cast<double>(layer_idx + 1);
 }
@@ -86,8 +103,8 @@ Tensor GPT2AttentionImpl::forward(const Tensor& x, KVCache* cache, const detail:
 GPT2MLPImpl::GPT2MLPImpl(const GPT2Config& c)
     : nn::Module("GPT2MLP"), act_(c.activation_function), resid_pdrop_(c.resid_pdrop) {
   const int64_t inner = c.n_inner > 0 ? c.n_inner : 4 * c.n_embd;
-  c_fc = register_module("c_fc", Conv1D(c.n_embd, inner));
-  c_proj = register_module("c_proj", Conv1D(inner, c.n_embd));
+  c_fc = register_module("c_fc", Conv1D(c.n_embd, inner, c.initializer_range));
+  c_proj = register_module("c_proj", Conv1D(inner, c.n_embd, residual_std(c)));
 }
 
 Tensor GPT2MLPImpl::forward(const Tensor& x) {
@@ -110,30 +127,16 @@ Tensor GPT2BlockImpl::forward(const Tensor& x, KVCache* cache, const detail::Cau
 
 GPT2ModelImpl::GPT2ModelImpl(const GPT2Config& c) : nn::Module("GPT2Model"), config(c) {
   check_config(c);
-  wte = register_module("wte", nn::Embedding(c.vocab_size, c.n_embd));
-  wpe = register_module("wpe", nn::Embedding(c.n_positions, c.n_embd));
+  // Initialised as HF's _init_weights (N(0, initializer_range), c_proj scaled, zero biases, unit
+  // LayerNorms), one draw per tensor, none when from_pretrained will load the weights.
+  wte = register_module("wte", make_embedding(c.vocab_size, c.n_embd, c.initializer_range));
+  wpe = register_module("wpe", make_embedding(c.n_positions, c.n_embd, c.initializer_range));
   h = register_module("h", nn::ModuleList());
   for (int64_t i = 0; i < c.n_layer; ++i) {
     blocks.emplace_back(c, i);
     h->push_back(blocks.back());
   }
   ln_f = register_module("ln_f", nn::LayerNorm(nn::LayerNormOptions({c.n_embd}).eps(c.layer_norm_epsilon)));
-  // HF's _init_weights: N(0, initializer_range) weights, zero biases, unit LayerNorms; the
-  // residual projections (c_proj) get std / sqrt(2 * n_layer) (the GPT-2 paper's scaling).
-  NoGradGuard no_grad;
-  for (auto& item : named_parameters()) {
-    const std::string& name = item.key();
-    Tensor& p = item.value();
-    if (name.find("ln_") != std::string::npos) {
-      if (name.ends_with("weight")) p.fill_(1.0);
-      else p.zero_();
-    } else if (name.ends_with("bias")) {
-      p.zero_();
-    } else {
-      const bool residual = name.ends_with("c_proj.weight");
-      nn::init::normal_(p, 0.0, c.initializer_range / (residual ? std::sqrt(2.0 * static_cast<double>(c.n_layer)) : 1));
-    }
-  }
 }
 
 Tensor GPT2ModelImpl::forward(const Tensor& input_ids, KVCache* cache, const Tensor& attention_mask,
@@ -197,7 +200,10 @@ void GPT2ForSequenceClassification::reset_classifier(int64_t num_labels) {
   ARK_CHECK(num_labels > 0, "GPT2ForSequenceClassification: num_labels must be positive, got ", num_labels);
   config.num_labels = num_labels;
   nn::Linear fresh(nn::LinearOptions(config.n_embd, num_labels).bias(false));
-  nn::init::normal_(fresh->weight, 0.0, config.initializer_range);
+  if (hf::init_enabled()) {
+    NoGradGuard no_grad;
+    nn::init::normal_(fresh->weight, 0.0, config.initializer_range);
+  }
   score = score ? replace_module("score", fresh) : register_module("score", fresh);
 }
 

@@ -43,10 +43,11 @@ struct GPT2Config {
   static GPT2Config from_json(const nlohmann::json& config);
 };
 
-/// HF's Conv1D: y = x @ weight + bias with weight (in_features, out_features).
+/// HF's Conv1D: y = x @ weight + bias with weight (in_features, out_features), drawn N(0, std)
+/// (unless hf::init_enabled() is off), bias zero.
 class Conv1DImpl : public nn::Module {
  public:
-  Conv1DImpl(int64_t in_features, int64_t out_features);
+  Conv1DImpl(int64_t in_features, int64_t out_features, double std = 0.02);
   Tensor forward(const Tensor& x);  // (*, in) -> (*, out)
   Tensor weight, bias;
 };

@@ -131,20 +131,27 @@ Tensor LlamaDecoderLayerImpl::forward(const Tensor& x, KVCache* cache, const det
 
 LlamaModelImpl::LlamaModelImpl(const LlamaConfig& c) : nn::Module("LlamaModel"), config(c) {
   check_config(c);
-  embed_tokens = register_module("embed_tokens", nn::Embedding(c.vocab_size, c.hidden_size));
+  // HF's padding_idx = pad_token_id: that row gets no gradient (and starts at zero).
+  auto eo = nn::EmbeddingOptions(c.vocab_size, c.hidden_size)._weight(empty({c.vocab_size, c.hidden_size}));
+  if (c.pad_token_id >= 0 && c.pad_token_id < c.vocab_size) eo.padding_idx(c.pad_token_id);
+  embed_tokens = register_module("embed_tokens", nn::Embedding(eo));
   layers = register_module("layers", nn::ModuleList());
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
     blocks.emplace_back(c, i);
     layers->push_back(blocks.back());
   }
   norm = register_module("norm", LlamaRMSNorm(c.hidden_size, c.rms_norm_eps));
-  // HF's _init_weights: N(0, initializer_range) for Linear and Embedding weights, zero biases.
-  NoGradGuard no_grad;
-  for (auto& item : named_parameters()) {
-    Tensor& p = item.value();
-    if (item.key().find("norm") != std::string::npos) continue;  // RMSNorm weights start at one
-    if (item.key().ends_with("bias")) p.zero_();
-    else nn::init::normal_(p, 0.0, c.initializer_range);
+  // HF's _init_weights: N(0, initializer_range) for Linear and Embedding weights (the padding
+  // row zero), zero biases; skipped when from_pretrained will load the weights.
+  if (hf::init_enabled()) {
+    NoGradGuard no_grad;
+    for (auto& item : named_parameters()) {
+      Tensor& p = item.value();
+      if (item.key().find("norm") != std::string::npos) continue;  // RMSNorm weights start at one
+      if (item.key().ends_with("bias")) p.zero_();
+      else nn::init::normal_(p, 0.0, c.initializer_range);
+    }
+    if (auto pad = embed_tokens->options.padding_idx()) embed_tokens->weight.select(0, *pad).zero_();
   }
   // inv_freq = 1 / theta^(2i / head_dim), rounded to float32 as HF computes it.
   const int64_t hd = c.head_size();
@@ -199,7 +206,7 @@ LlamaForCausalLM::LlamaForCausalLM(const LlamaConfig& c) : CausalLM("LlamaForCau
   if (!c.tie_word_embeddings) {
     lm_head = register_module("lm_head", make_linear(c.hidden_size, c.vocab_size, false));
     NoGradGuard no_grad;
-    nn::init::normal_(lm_head->weight, 0.0, c.initializer_range);
+    if (hf::init_enabled()) nn::init::normal_(lm_head->weight, 0.0, c.initializer_range);
   }
   eos_token_ids = c.eos_token_ids;
   bos_token_id = c.bos_token_id;
@@ -231,7 +238,7 @@ void LlamaForSequenceClassification::reset_classifier(int64_t num_labels) {
   config.num_labels = num_labels;
   nn::Linear fresh = make_linear(config.hidden_size, num_labels, false);
   NoGradGuard no_grad;
-  nn::init::normal_(fresh->weight, 0.0, config.initializer_range);
+  if (hf::init_enabled()) nn::init::normal_(fresh->weight, 0.0, config.initializer_range);
   score = score ? replace_module("score", fresh) : register_module("score", fresh);
 }
 
