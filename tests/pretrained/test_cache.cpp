@@ -9,6 +9,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <optional>
 
 #include "ark/io/file.h"
 #include "ark/pretrained/cache.h"
@@ -119,6 +121,16 @@ TEST(Names, ShaAndFilenameValidation) {
 }
 
 TEST_F(CacheTest, DefaultRootFollowsEnvironment) {
+  // Restores the variables on every exit (other tests in this process may rely on them).
+  struct Saved {
+    std::map<std::string, std::optional<std::string>> v;
+    Saved() {
+      for (const char* n : {"ARK_HOME", "XDG_CACHE_HOME"}) v[n] = std::getenv(n) ? std::optional<std::string>(std::getenv(n)) : std::nullopt;
+    }
+    ~Saved() {
+      for (const auto& [n, val] : v) val ? ::setenv(n.c_str(), val->c_str(), 1) : ::unsetenv(n.c_str());
+    }
+  } saved;
   ::setenv("ARK_HOME", "/x/ark-home", 1);
   EXPECT_EQ(Cache::default_root(), fs::path("/x/ark-home"));
   ::unsetenv("ARK_HOME");

@@ -553,12 +553,15 @@ TEST_F(Download, A30_OfflineNotCached) {
   const auto e = expect_error(spec("/ok/model.bin"), ErrorKind::Offline, "not in cache and offline mode is on");
   EXPECT_EQ(exit_code(e.kind()), 3);
   EXPECT_EQ(srv.seen().size(), 0u);
+  const char* before = std::getenv("ARK_OFFLINE");
+  const std::optional<std::string> saved = before ? std::optional<std::string>(before) : std::nullopt;
   ::setenv("ARK_OFFLINE", "1", 1);
   EXPECT_TRUE(DownloadOptions().offline);
   ::setenv("ARK_OFFLINE", "0", 1);
   EXPECT_FALSE(DownloadOptions().offline);
   ::unsetenv("ARK_OFFLINE");
   EXPECT_FALSE(DownloadOptions().offline);
+  if (saved) ::setenv("ARK_OFFLINE", saved->c_str(), 1);
   expect_clean({});
 }
 
