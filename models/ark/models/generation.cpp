@@ -255,7 +255,12 @@ GenerationResult generate(CausalLM& model, const Tensor& input_ids, const Tensor
 
   Generator gen(cfg.seed.value_or(0));
   Generator* rng = cfg.seed ? &gen : nullptr;
-  const bool was_training = model.is_training();
+  // Eval mode without gradients for the run; the caller's mode comes back however it ends.
+  struct ModeGuard {
+    nn::Module& m;
+    bool training;
+    ~ModeGuard() { m.train(training); }
+  } mode_guard{model, model.is_training()};
   model.eval();
   NoGradGuard no_grad;
 
@@ -317,7 +322,6 @@ GenerationResult generate(CausalLM& model, const Tensor& input_ids, const Tensor
     for (size_t b = 0; b < finished.size(); ++b)
       if (!finished[b]) result.finish_reasons[b] = FinishReason::kContext;
   result.sequences = seq.narrow(1, 0, len).contiguous();
-  model.train(was_training);
   return result;
 }
 
