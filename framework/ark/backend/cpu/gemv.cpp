@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "ark/core/parallel.h"
 
@@ -114,15 +115,15 @@ void dots(int64_t m, int64_t j0, int64_t j1, int64_t k, float alpha, const float
 // by row over a tile of columns (contiguous runs, friendly to the prefetcher and the TLB), the
 // tile's accumulators staying in L1; a column-block-major walk would touch a new page per row.
 template <GemvType T>
-void axpys(int64_t m, int64_t j0, int64_t j1, int64_t k, float alpha, const float* a, int64_t lda, const void* b,
-           int64_t ldb, float beta, float* c, int64_t ldc) {
+void axpys(int64_t m, int64_t j0, int64_t j1, int64_t p0, int64_t p1, float alpha, const float* a, int64_t lda,
+           const void* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   constexpr int64_t kTileFloats = 4096;  // 16 KB of accumulators in all
   const int64_t tile = std::max<int64_t>(64, (kTileFloats / m) & ~int64_t{7});
   alignas(64) float acc[kTileFloats + 8 * 64];
   for (int64_t jt = j0; jt < j1; jt += tile) {
     const int64_t w = std::min(tile, j1 - jt), w8 = w & ~int64_t{7};
     std::fill(acc, acc + m * w, 0.f);
-    for (int64_t p = 0; p < k; ++p) {
+    for (int64_t p = p0; p < p1; ++p) {
       const int64_t row = p * ldb + jt;
       for (int64_t i = 0; i < m; ++i) {
         const float x = a[i * lda + p];
@@ -148,15 +149,36 @@ void axpys(int64_t m, int64_t j0, int64_t j1, int64_t k, float alpha, const floa
 template <GemvType T>
 void run(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda, const void* b, bool b_trans,
          int64_t ldb, float beta, float* c, int64_t ldc) {
-  // Split the output columns so each thread streams its own slice of B: at least ~64 KB of B per
-  // chunk, whole kernel blocks (4 columns for dots, 64 for axpys).
+  // Row-major B with a short output (a GPT-2 Conv1D weight, [in, out]): split B's rows, so each
+  // thread streams one contiguous stretch of memory into its own partial sums, then add those up.
+  // Splitting the columns instead gives each thread a short run per row, a fresh prefetch stream
+  // every few KB, and about half the bandwidth.
+  const int64_t threads = get_num_threads();
+  if (!b_trans && threads > 1 && m * n <= 16384 && k >= 128 && !in_parallel_region()) {
+    const int64_t chunks = std::min<int64_t>(threads, k / 64);
+    std::vector<float> partial(static_cast<size_t>(chunks * m * n));
+    parallel_for(chunks, 1, [&](int64_t c0, int64_t c1) {
+      for (int64_t ch = c0; ch < c1; ++ch)
+        axpys<T>(m, 0, n, k * ch / chunks, k * (ch + 1) / chunks, 1.f, a, lda, b, ldb, 0.f,
+                 partial.data() + ch * m * n, n);
+    });
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        float t = 0.f;
+        for (int64_t ch = 0; ch < chunks; ++ch) t += partial[static_cast<size_t>((ch * m + i) * n + j)];
+        store(c + i * ldc + j, t, alpha, beta);
+      }
+    return;
+  }
+  // Otherwise split the output columns so each thread streams its own slice of B: at least ~64 KB
+  // of B per chunk, whole kernel blocks (4 columns for dots, 64 for axpys).
   const int64_t block = b_trans ? 4 : 64;
   const int64_t blocks = (n + block - 1) / block;
   const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 14) / std::max<int64_t>(k * block, 1));
   parallel_for(blocks, grain, [&](int64_t b0, int64_t b1) {
     const int64_t j0 = b0 * block, j1 = std::min(n, b1 * block);
     if (b_trans) dots<T>(m, j0, j1, k, alpha, a, lda, b, ldb, beta, c, ldc);
-    else axpys<T>(m, j0, j1, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    else axpys<T>(m, j0, j1, 0, k, alpha, a, lda, b, ldb, beta, c, ldc);
   });
 }
 
