@@ -135,14 +135,15 @@ TEST_P(Decoders, EosStopStringsAndStreaming) {
   for (const auto& [row, tok] : streamed) n_streamed += row == 0;
   EXPECT_EQ(n_streamed, expected.size());
   EXPECT_EQ(streamed.size(), r.tokens[0].size() + r.tokens[1].size());
-  if (r.tokens[1].size() > r.tokens[0].size())  // finished rows are padded in `sequences`
+  if (r.tokens[1].size() > r.tokens[0].size()) {  // finished rows are padded in `sequences`
     EXPECT_EQ(r.sequences[0][3 + static_cast<int64_t>(expected.size())].item<int64_t>(), 1);
+  }
 
   // Stop strings over a toy decoder: token t -> "<t>".
   g.eos_token_ids = std::vector<int64_t>{};
   g.decode = [](const std::vector<int64_t>& ids) {
     std::string s;
-    for (int64_t t : ids) s += "<" + std::to_string(t) + ">";
+    for (int64_t t : ids) s.append("<").append(std::to_string(t)).append(">");
     return s;
   };
   g.stop_strings = {"<" + std::to_string(free_run.tokens[1][2]) + ">"};
