@@ -46,7 +46,9 @@ TEST(RegistryEntries, EveryEntryIsSelfConsistent) {
     EXPECT_FALSE(e.tasks.empty());
     ASSERT_NE(e.file(e.weights), nullptr);
     for (const auto& f : e.files) {
-      if (!has_task(e, "offline")) EXPECT_FALSE(f.urls.empty()) << f.name << ": no URL";
+      if (!has_task(e, "offline")) {
+        EXPECT_FALSE(f.urls.empty()) << f.name << ": no URL";
+      }
       if (e.text) continue;
       EXPECT_GE(f.sha256.size(), 8u) << f.name << ": vision files pin a sha256 or its prefix";
     }
@@ -69,7 +71,9 @@ TEST(RegistryEntries, EveryEntryIsSelfConsistent) {
     const auto& p = *e.preprocess;
     EXPECT_EQ(p.input_size[0], 3);
     EXPECT_EQ(p.input_size[1], p.input_size[2]);
-    if (e.options.image_size) EXPECT_EQ(*e.options.image_size, p.input_size[1]) << "ViT image_size vs input size";
+    if (e.options.image_size) {
+      EXPECT_EQ(*e.options.image_size, p.input_size[1]) << "ViT image_size vs input size";
+    }
     if (e.options.num_classes > 0) {
       EXPECT_EQ(e.labels.size(), static_cast<size_t>(e.options.num_classes));
       EXPECT_EQ(e.labels_name, "imagenet-1k");
