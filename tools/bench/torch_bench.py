@@ -409,32 +409,8 @@ def bert_flops(batch, length):
 
 
 def gpt2_cached_step(model):
-    """HF's cached GPT-2 forward (layer_past concatenated with torch.cat), last position's logits."""
-    te = reference_module("text_decoders")
-    tr = model.transformer
-
-    def step(ids, past, start):
-        B, L = ids.shape
-        x = tr.wte(ids) + tr.wpe(torch.arange(start, start + L)[None])
-        new_past = []
-        for i, blk in enumerate(tr.h):
-            a = blk.attn
-            hq, hk, hv = a.c_attn(blk.ln_1(x)).split(a.embed_dim, dim=2)
-            q, k, v = a._split_heads(hq), a._split_heads(hk), a._split_heads(hv)
-            if past is not None:
-                k = torch.cat([past[i][0], k], dim=-2)
-                v = torch.cat([past[i][1], v], dim=-2)
-            new_past.append((k, v))
-            w = torch.matmul(q, k.transpose(-1, -2)) / (v.size(-1) ** 0.5)
-            if L > 1:
-                w = w + te.causal_mask(None, L, start, w.dtype)
-            o = torch.matmul(F.softmax(w, dim=-1), v).permute(0, 2, 1, 3).reshape(B, L, a.embed_dim)
-            x = x + a.c_proj(o)
-            x = x + blk.mlp(blk.ln_2(x))
-        x = tr.ln_f(x[:, -1:])
-        return F.linear(x, tr.wte.weight), new_past
-
-    return step
+    """HF's cached GPT-2 forward, as tools/reference/text_decoders.py writes it."""
+    return reference_module("text_decoders").gpt2_cached_step(model)
 
 
 def bench_text():

@@ -480,17 +480,12 @@ def make_processors(out_path):
 
 # ---------------------------------------------------------------- benchmark (PyTorch side)
 
-def bench(folder, prompt_len=32, new_tokens=64, reps=3):
-    with open(os.path.join(folder, "config.json")) as f:
-        c = json.load(f)
-    assert c["model_type"] == "gpt2"
-    model = GPT2LMHeadModel(c).eval()
-    sd = safetensors_py.load(os.path.join(folder, "model.safetensors"))
-    model.load_state_dict(sd, strict=False)
+def gpt2_cached_step(model):
+    """HF's cached GPT-2 forward: new K/V concatenated to the past (layer_past), positions from start;
+    returns the last position's logits and the new past."""
     tr = model.transformer
 
     def step(ids, past, start):
-        # HF's cached forward: new K/V concatenated to the past (layer_past), positions from start.
         B, L = ids.shape
         x = tr.wte(ids) + tr.wpe(torch.arange(start, start + L)[None])
         new_past = []
@@ -510,6 +505,18 @@ def bench(folder, prompt_len=32, new_tokens=64, reps=3):
             x = x + blk.mlp(blk.ln_2(x))
         x = tr.ln_f(x[:, -1:])
         return F.linear(x, tr.wte.weight), new_past
+
+    return step
+
+
+def bench(folder, prompt_len=32, new_tokens=64, reps=3):
+    with open(os.path.join(folder, "config.json")) as f:
+        c = json.load(f)
+    assert c["model_type"] == "gpt2"
+    model = GPT2LMHeadModel(c).eval()
+    sd = safetensors_py.load(os.path.join(folder, "model.safetensors"))
+    model.load_state_dict(sd, strict=False)
+    step = gpt2_cached_step(model)
 
     gen = torch.Generator().manual_seed(0)
     prompt = torch.randint(0, c["vocab_size"], (1, prompt_len), generator=gen)

@@ -18,6 +18,7 @@
 #include "ark/backend/cpu/cpu_backend.h"
 #include "ark/io/file.h"
 #include "ark/io/pth.h"
+#include "ark/models/registry.h"
 
 namespace ark::models {
 // Each family defines its registration (see hf.h); a new family adds one line here and one in
@@ -132,18 +133,6 @@ io::TensorDict read_sharded(const fs::path& index_path) {
     throw Error(msg);
   }
   return out;
-}
-
-size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j)
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
 }
 
 struct Table {

@@ -30,6 +30,8 @@ void register_all() {
   });
 }
 
+}  // namespace
+
 size_t edit_distance(const std::string& a, const std::string& b) {
   std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
   for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
@@ -41,7 +43,6 @@ size_t edit_distance(const std::string& a, const std::string& b) {
   }
   return prev[b.size()];
 }
-}  // namespace
 
 void register_model(ArchInfo info) {
   ARK_CHECK(!table().count(info.name), "model '", info.name, "' is registered twice");

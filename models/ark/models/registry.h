@@ -30,4 +30,8 @@ bool is_model(const std::string& name);
 /// Adds an architecture (used by the family files' register functions).
 void register_model(ArchInfo info);
 
+/// Levenshtein distance, for the "did you mean" suggestions of every name lookup (architectures,
+/// Hugging Face classes, registry entries).
+size_t edit_distance(const std::string& a, const std::string& b);
+
 }  // namespace ark::models

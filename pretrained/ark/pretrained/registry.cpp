@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "ark/core/error.h"
+#include "ark/models/registry.h"
 
 namespace ark::pretrained {
 namespace detail {
@@ -24,6 +25,7 @@ extern const std::string_view kImagenetLabels;
 
 namespace {
 
+using models::edit_distance;
 using nlohmann::json;
 
 std::vector<std::string> split_lines(std::string_view text) {
@@ -174,18 +176,6 @@ const Registry& registry() {
   }();
   ARK_CHECK(reg.error.empty(), reg.error);
   return reg;
-}
-
-size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j)
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
 }
 
 }  // namespace
