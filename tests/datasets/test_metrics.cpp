@@ -69,8 +69,10 @@ void expect_report(const ClassificationReport& r, const std::string& prefix) {
   EXPECT_LE(maxdiff, 1e-12) << "per-class precision/recall/f1";
   const double* s = summary->data_ptr<double>();
   EXPECT_EQ(r.count, static_cast<int64_t>(s[0]));
-  if (std::isnan(s[1])) EXPECT_TRUE(std::isnan(r.loss));
-  else EXPECT_NEAR(r.loss, s[1], 1e-6 * std::max(1.0, std::abs(s[1])));  // float32 losses summed in float64
+  if (std::isnan(s[1]))
+    EXPECT_TRUE(std::isnan(r.loss));
+  else
+    EXPECT_NEAR(r.loss, s[1], 1e-6 * std::max(1.0, std::abs(s[1])));  // float32 losses summed in float64
   EXPECT_DOUBLE_EQ(r.accuracy, s[2]);
   EXPECT_DOUBLE_EQ(r.top5, s[3]) << "top-" << s[4];
   EXPECT_EQ(r.top_k, static_cast<int64_t>(s[4]));
@@ -98,9 +100,10 @@ TEST(Metrics, MatchNumpyReference) {
       const int64_t n = std::stoll(b);
       std::vector<std::string> groups;
       if (group_codes)
-        for (int64_t i = start; i < start + n; ++i) groups.push_back(group_names.at(group_codes->data_ptr<int64_t>()[i]));
-      acc.add(logits.narrow(0, start, n), labels.narrow(0, start, n),
-              losses ? losses->narrow(0, start, n) : Tensor(), groups);
+        for (int64_t i = start; i < start + n; ++i)
+          groups.push_back(group_names.at(group_codes->data_ptr<int64_t>()[i]));
+      acc.add(logits.narrow(0, start, n), labels.narrow(0, start, n), losses ? losses->narrow(0, start, n) : Tensor(),
+              groups);
       start += n;
     }
     ASSERT_EQ(start, logits.size(0));
@@ -265,8 +268,11 @@ TEST(Metrics, BadInputIsAnErrorAndAddsNothing) {
   expect_error([&] { acc.add(zeros({2, 3}), tensor({0, 1}, kLong), zeros({3})); }, "per-sample losses");
   expect_error([&] { acc.add(zeros({2, 3}), tensor({0, 1}, kLong)); }, "losses were given for earlier batches");
   expect_error([&] { acc.add(zeros({2, 3}), tensor({0, 1}, kLong), zeros({2}), {"x"}); }, "one per row");
-  expect_error([&] { acc.add(zeros({2, 3}), tensor({0, 1}, kLong), zeros({2}), {"x", "y"}); },
-               "groups were not given for earlier batches");
+  expect_error(
+      [&] {
+        acc.add(zeros({2, 3}), tensor({0, 1}, kLong), zeros({2}), {"x", "y"});
+      },
+      "groups were not given for earlier batches");
   expect_error([&] { acc.add(Tensor(), tensor({0, 1}, kLong)); }, "required");
   const ClassificationReport r = acc.report();
   EXPECT_EQ(r.count, 1);

@@ -5,6 +5,7 @@
 // the path, no temp file left behind).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <functional>
@@ -27,9 +28,8 @@ using datasets::Series;
 class Plot : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("ark_test_plot_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() / ("ark_test_plot_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
@@ -95,7 +95,7 @@ TEST_F(Plot, TrainingCurves) {
     val.x.push_back(e);
     val.y.push_back(2.4 * std::exp(-0.12 * e) + 0.15);
   }
-  val.y[4] = NAN;       // a diverged evaluation: a gap in the line
+  val.y[4] = NAN;  // a diverged evaluation: a gap in the line
   val.y[8] = INFINITY;
   datasets::plot_lines(path("loss.png"), {train, val}, "Loss", "epoch", "loss");
   const Tensor img = datasets::load_image(path("loss.png"));
@@ -121,8 +121,8 @@ TEST_F(Plot, LinesEdgeCases) {
   const Series huge{"huge", {0, 1, 2}, {1e308, -1e308, 1.0}};  // left out but the 1.0
   const Series tiny{"tiny spread", {0, 1, 2}, {1.0, 1.0 + 1e-13, 1.0 - 1e-13}};
   const Series big{"", {1e9, 2e9, 3e9}, {-1e-7, 3e-7, 2e-7}};
-  const std::vector<std::vector<Series>> cases = {{one}, {constant}, {nothing}, {}, {huge, one}, {tiny}, {big},
-                                                  {one, constant, nothing}};
+  const std::vector<std::vector<Series>> cases = {{one},       {constant}, {nothing}, {},
+                                                  {huge, one}, {tiny},     {big},     {one, constant, nothing}};
   int i = 0;
   for (const auto& series : cases) {
     SCOPED_TRACE(i);
@@ -142,8 +142,11 @@ TEST_F(Plot, LinesEdgeCases) {
 
 TEST_F(Plot, LinesBadInput) {
   const std::string p = path("bad.png");
-  expect_error([&] { datasets::plot_lines(p, {Series{"val", {1, 2}, {1}}}, "t", "x", "y"); },
-               {p, "'val'", "2 x values and 1 y values"});
+  expect_error(
+      [&] {
+        datasets::plot_lines(p, {Series{"val", {1, 2}, {1}}}, "t", "x", "y");
+      },
+      {p, "'val'", "2 x values and 1 y values"});
   expect_error([&] { datasets::plot_lines(p, {}, "t", "x", "y", 100, 100); }, {p, "100x100"});
   expect_error([&] { datasets::plot_lines(path("missing/dir/loss.png"), {}, "t", "x", "y"); },
                {path("missing/dir/loss.png")});
@@ -174,8 +177,7 @@ std::vector<Blob> blobs(const Tensor& img, const std::function<bool(Rgb)>& in) {
       b.x0 = std::min(b.x0, x), b.x1 = std::max(b.x1, x), b.y0 = std::min(b.y0, y), b.y1 = std::max(b.y1, y);
       const int64_t nb[4][2] = {{y - 1, x}, {y + 1, x}, {y, x - 1}, {y, x + 1}};
       for (const auto& n : nb)
-        if (n[0] >= 0 && n[0] < H && n[1] >= 0 && n[1] < W && !seen[n[0] * W + n[1]] &&
-            in(pixel(img, n[0], n[1]))) {
+        if (n[0] >= 0 && n[0] < H && n[1] >= 0 && n[1] < W && !seen[n[0] * W + n[1]] && in(pixel(img, n[0], n[1]))) {
           seen[n[0] * W + n[1]] = 1;
           stack.push_back(n[0] * W + n[1]);
         }
@@ -213,7 +215,8 @@ TEST_F(Plot, ConfusionDiagonalIsHot) {
   for (int t = 0; t < n; ++t)
     for (int p = 0; p < n; ++p) {
       if (t == p) continue;
-      const auto x = static_cast<int64_t>(cells[p].cx() + 0.35 * pitch), y = static_cast<int64_t>(cells[t].cy() + 0.35 * pitch);
+      const auto x = static_cast<int64_t>(cells[p].cx() + 0.35 * pitch),
+                 y = static_cast<int64_t>(cells[t].cy() + 0.35 * pitch);
       EXPECT_TRUE(purple(pixel(img, y, x))) << "cell [" << t << "][" << p << "]";
     }
   // The counts and names are drawn: dark text inside the bright cells, and left of the matrix.
@@ -318,7 +321,7 @@ TEST_F(Plot, WritePngRoundTripAndAtomicity) {
 TEST_F(Plot, UnwritablePathsNameThePathAndLeaveNoTemp) {
   const Tensor img = zeros({4, 4, 3}, kByte);
   const std::string missing = path("no_such_folder/out.png");
-  expect_error([&] { datasets::write_png(missing, img); }, {missing});
+  expect_error([&] { datasets::write_png(missing, img); }, {missing, "does not exist"});
   // The target is a folder: the temp file is written, the rename fails, and the temp is removed.
   fs::create_directories(path("taken"));
   expect_error([&] { datasets::write_png(path("taken"), img); }, {path("taken")});

@@ -28,8 +28,10 @@ bool topk_greater(const Elem& x, const Elem& y) {
 bool topk_contains(const double* row, int64_t n, int64_t k, int64_t target, std::vector<Elem>& queue) {
   queue.resize(static_cast<size_t>(n));
   for (int64_t j = 0; j < n; ++j) queue[static_cast<size_t>(j)] = {row[j], j};
-  if (k * 64 <= n) std::partial_sort(queue.begin(), queue.begin() + k, queue.end(), topk_greater);
-  else std::nth_element(queue.begin(), queue.begin() + k - 1, queue.end(), topk_greater);
+  if (k * 64 <= n)
+    std::partial_sort(queue.begin(), queue.begin() + k, queue.end(), topk_greater);
+  else
+    std::nth_element(queue.begin(), queue.begin() + k - 1, queue.end(), topk_greater);
   // torch then sorts the first k - 1 (sorted=True); the set of k is already fixed.
   for (int64_t j = 0; j < k; ++j)
     if (queue[static_cast<size_t>(j)].second == target) return true;
@@ -94,8 +96,8 @@ void MetricAccumulator::add(const Tensor& logits, const Tensor& labels, const Te
   const double* xp = x.data_ptr<double>();
   const int64_t* yp = y.data_ptr<int64_t>();
   for (int64_t i = 0; i < N; ++i)
-    ARK_CHECK(yp[i] >= 0 && yp[i] < C, "MetricAccumulator::add: label ", yp[i], " at row ", i,
-              " is out of range for ", C, " classes");
+    ARK_CHECK(yp[i] >= 0 && yp[i] < C, "MetricAccumulator::add: label ", yp[i], " at row ", i, " is out of range for ",
+              C, " classes");
   Tensor l;
   if (losses.defined()) l = losses.cpu().to(kDouble).contiguous();
 
@@ -220,16 +222,20 @@ nlohmann::json to_json(const ClassificationReport& r) {
   j["weighted_f1"] = r.weighted_f1;
   nlohmann::json classes = nlohmann::json::array();
   for (const ClassMetrics& m : r.per_class)
-    classes.push_back({{"name", m.name}, {"support", m.support}, {"predicted", m.predicted},
-                       {"precision", m.precision}, {"recall", m.recall}, {"f1", m.f1}});
+    classes.push_back({{"name", m.name},
+                       {"support", m.support},
+                       {"predicted", m.predicted},
+                       {"precision", m.precision},
+                       {"recall", m.recall},
+                       {"f1", m.f1}});
   j["per_class"] = std::move(classes);
   j["confusion"] = r.confusion;
   return j;
 }
 
 nlohmann::json to_json(const GroupGap& g) {
-  return {{"metric", g.metric}, {"best_group", g.best_group}, {"best", g.best},
-          {"worst_group", g.worst_group}, {"worst", g.worst}, {"gap", g.gap}};
+  return {{"metric", g.metric},           {"best_group", g.best_group}, {"best", g.best},
+          {"worst_group", g.worst_group}, {"worst", g.worst},           {"gap", g.gap}};
 }
 
 namespace {
@@ -251,7 +257,11 @@ std::string format_report(const ClassificationReport& r) {
   const std::string last_heading = "weighted avg";
   size_t width = last_heading.size();
   for (const ClassMetrics& m : r.per_class) width = std::max(width, m.name.size());
-  auto cell = [](const std::string& s) { return " " + right(s, 9); };
+  auto cell = [](const std::string& s) {  // appends: GCC 12 misreads " " + string (-Wrestrict)
+    std::string c(1, ' ');
+    c += right(s, 9);
+    return c;
+  };
   std::string out = right("", width) + " ";
   for (const char* h : {"precision", "recall", "f1-score", "support"}) out += cell(h);
   out += "\n\n";
@@ -265,8 +275,8 @@ std::string format_report(const ClassificationReport& r) {
          cell(std::to_string(r.count)) + "\n";
   row("macro avg", r.macro_precision, r.macro_recall, r.macro_f1, r.count);
   row(last_heading, r.weighted_precision, r.weighted_recall, r.weighted_f1, r.count);
-  out += "\nsamples " + std::to_string(r.count) + ", top-" + std::to_string(r.top_k) + " accuracy " +
-         fixed(r.top5, 4) + ", mean loss " + (std::isnan(r.loss) ? std::string("n/a") : fixed(r.loss, 4)) + "\n";
+  out += "\nsamples " + std::to_string(r.count) + ", top-" + std::to_string(r.top_k) + " accuracy " + fixed(r.top5, 4) +
+         ", mean loss " + (std::isnan(r.loss) ? std::string("n/a") : fixed(r.loss, 4)) + "\n";
   return out;
 }
 

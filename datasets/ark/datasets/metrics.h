@@ -35,17 +35,17 @@ namespace ark::datasets {
 
 struct ClassMetrics {
   std::string name;
-  int64_t support = 0;       // true samples of the class
-  int64_t predicted = 0;     // samples predicted as the class
+  int64_t support = 0;    // true samples of the class
+  int64_t predicted = 0;  // samples predicted as the class
   double precision = 0, recall = 0, f1 = 0;
 };
 
 struct ClassificationReport {
   int64_t count = 0;
-  double loss = 0;           // mean cross-entropy (NaN when no loss was added)
+  double loss = 0;  // mean cross-entropy (NaN when no loss was added)
   double accuracy = 0;
-  double top5 = 0;           // top-min(5, classes)
-  int64_t top_k = 5;         // the k of top5: min(5, classes)
+  double top5 = 0;    // top-min(5, classes)
+  int64_t top_k = 5;  // the k of top5: min(5, classes)
   double macro_precision = 0, macro_recall = 0, macro_f1 = 0;
   double weighted_precision = 0, weighted_recall = 0, weighted_f1 = 0;
   std::vector<ClassMetrics> per_class;
@@ -54,7 +54,7 @@ struct ClassificationReport {
 
 /// The gap of one metric between groups: max - min over groups with samples.
 struct GroupGap {
-  std::string metric;        // "accuracy", "macro_f1", ...
+  std::string metric;  // "accuracy", "macro_f1", ...
   std::string best_group, worst_group;
   double best = 0, worst = 0, gap = 0;
 };
@@ -79,7 +79,7 @@ class MetricAccumulator {
   const std::vector<std::string>& classes() const { return classes_; }
 
  private:
-  enum class Has { kUnknown, kYes, kNo };  // whether the batches so far carried losses / groups
+  enum class Has { kUnknown, kYes, kNo };                // whether the batches so far carried losses / groups
   ClassificationReport report_for(int32_t group) const;  // group -1: every sample
 
   std::vector<std::string> classes_;
@@ -88,7 +88,7 @@ class MetricAccumulator {
   std::vector<int32_t> truth_, pred_;
   std::vector<uint8_t> topk_hit_;
   std::vector<double> loss_;
-  std::vector<int32_t> group_;              // index into group_names_
+  std::vector<int32_t> group_;  // index into group_names_
   std::vector<std::string> group_names_;
   std::map<std::string, int32_t> group_index_;
   Has has_loss_ = Has::kUnknown, has_group_ = Has::kUnknown;

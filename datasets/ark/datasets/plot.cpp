@@ -10,9 +10,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <iterator>
 
 #include "ark/core/error.h"
@@ -23,11 +24,13 @@ namespace ark::datasets {
 
 namespace {
 
+namespace fs = std::filesystem;
+
 constexpr int kFont = cv::FONT_HERSHEY_SIMPLEX;
 constexpr int kShift = 4;  // sub-pixel bits for cv::line / cv::circle: smooth curves at any scale
 const cv::Scalar kWhite(255, 255, 255), kText(30, 30, 30), kAxis(80, 80, 80), kGrid(228, 228, 228);
 // matplotlib's tab10 (the default colour cycle), BGR.
-const cv::Scalar kPalette[] = {{180, 119, 31}, {14, 127, 255}, {44, 160, 44},  {40, 39, 214},   {189, 103, 148},
+const cv::Scalar kPalette[] = {{180, 119, 31}, {14, 127, 255},  {44, 160, 44},   {40, 39, 214},  {189, 103, 148},
                                {75, 86, 140},  {194, 119, 227}, {127, 127, 127}, {34, 189, 188}, {207, 190, 23}};
 
 // Values this large would overflow the range arithmetic (max - min); they are left out like NaN.
@@ -39,8 +42,10 @@ std::string ascii(const std::string& s) {
   std::string out;
   for (size_t i = 0; i < s.size(); ++i) {
     const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) out += (c < 0x20 || c == 0x7f) ? ' ' : static_cast<char>(c);
-    else if ((c & 0xC0) != 0x80) out += '?';  // a lead byte; continuation bytes are skipped
+    if (c < 0x80)
+      out += (c < 0x20 || c == 0x7f) ? ' ' : static_cast<char>(c);
+    else if ((c & 0xC0) != 0x80)
+      out += '?';  // a lead byte; continuation bytes are skipped
   }
   return out;
 }
@@ -104,7 +109,7 @@ void put_vertical(cv::Mat& img, const std::string& s, int cx, int y, double scal
 // ---- axis ticks ----
 
 struct Axis {
-  double lo = 0, hi = 1;          // the drawn range
+  double lo = 0, hi = 1;  // the drawn range
   std::vector<double> ticks;
   std::vector<std::string> labels;
 };
@@ -121,8 +126,8 @@ std::string format_tick(double v, double step, double max_abs) {
   char buf[64];
   if (max_abs >= 1e6 || step < 1e-4) {
     // Scientific: enough significant digits to tell neighbouring ticks apart.
-    const int digits = std::clamp(static_cast<int>(std::floor(std::log10(max_abs)) - std::floor(std::log10(step))) + 1,
-                                  1, 15);
+    const int digits =
+        std::clamp(static_cast<int>(std::floor(std::log10(max_abs)) - std::floor(std::log10(step))) + 1, 1, 15);
     std::snprintf(buf, sizeof buf, "%.*g", digits, v);
   } else {
     const int decimals = std::clamp(static_cast<int>(-std::floor(std::log10(step) + 1e-9)), 0, 10);
@@ -162,6 +167,11 @@ Axis make_axis(double dmin, double dmax, int target_ticks) {
 }
 
 void encode_and_write(const std::string& path, const cv::Mat& bgr) {
+  // The most common mistake (an output folder not created yet) gets a message that says so.
+  const fs::path parent = fs::path(path).parent_path();
+  std::error_code ec;
+  ARK_CHECK(parent.empty() || fs::is_directory(parent, ec), "cannot write PNG '", path, "': the folder '",
+            parent.string(), "' does not exist or is not a folder");
   std::vector<uint8_t> png;
   bool ok = false;
   try {
@@ -178,7 +188,8 @@ struct Frame {
   cv::Rect area;
   Axis x, y;
   cv::Point2d to_px(double vx, double vy) const {
-    return {area.x + (vx - x.lo) / (x.hi - x.lo) * area.width, area.y + area.height - (vy - y.lo) / (y.hi - y.lo) * area.height};
+    return {area.x + (vx - x.lo) / (x.hi - x.lo) * area.width,
+            area.y + area.height - (vy - y.lo) / (y.hi - y.lo) * area.height};
   }
 };
 
@@ -273,7 +284,8 @@ void plot_lines(const std::string& path, const std::vector<Series>& series, cons
         const int samples = std::min(200, static_cast<int>(cv::norm(q - p) / 4));
         for (int k = 1; k < samples; ++k) drawn.push_back(p + (q - p) * (static_cast<double>(k) / samples));
       }
-      if (markers || (!next && !prev)) cv::circle(img, fixed_point(p), 3 << kShift, color, cv::FILLED, cv::LINE_AA, kShift);
+      if (markers || (!next && !prev))
+        cv::circle(img, fixed_point(p), 3 << kShift, color, cv::FILLED, cv::LINE_AA, kShift);
     }
   }
 
@@ -293,9 +305,10 @@ void plot_lines(const std::string& path, const std::vector<Series>& series, cons
     }
     const int box_w = std::min(f.area.width - 12, swatch + name_w + 24);
     const int box_h = std::min(f.area.height - 12, static_cast<int>(named.size()) * row_h + 10);
-    const cv::Rect corners[] = {
-        {x1 - box_w - 8, y0 + 8, box_w, box_h}, {x0 + 8, y0 + 8, box_w, box_h},
-        {x1 - box_w - 8, y1 - box_h - 8, box_w, box_h}, {x0 + 8, y1 - box_h - 8, box_w, box_h}};
+    const cv::Rect corners[] = {{x1 - box_w - 8, y0 + 8, box_w, box_h},
+                                {x0 + 8, y0 + 8, box_w, box_h},
+                                {x1 - box_w - 8, y1 - box_h - 8, box_w, box_h},
+                                {x0 + 8, y1 - box_h - 8, box_w, box_h}};
     cv::Rect box = corners[0];
     size_t best = SIZE_MAX;
     for (const cv::Rect& c : corners) {
@@ -325,10 +338,12 @@ void plot_confusion(const std::string& path, const std::vector<std::vector<int64
             " class names for a ", n, "x", n, " confusion matrix");
   std::vector<int64_t> row_sum(static_cast<size_t>(n), 0);
   for (int t = 0; t < n; ++t) {
-    ARK_CHECK(static_cast<int>(confusion[t].size()) == n, "cannot plot '", path, "': the confusion matrix is not square (row ",
-              t, " has ", confusion[t].size(), " entries, expected ", n, ")");
+    ARK_CHECK(static_cast<int>(confusion[t].size()) == n, "cannot plot '", path,
+              "': the confusion matrix is not square (row ", t, " has ", confusion[t].size(), " entries, expected ", n,
+              ")");
     for (int p = 0; p < n; ++p) {
-      ARK_CHECK(confusion[t][p] >= 0, "cannot plot '", path, "': negative count ", confusion[t][p], " at [", t, "][", p, "]");
+      ARK_CHECK(confusion[t][p] >= 0, "cannot plot '", path, "': negative count ", confusion[t][p], " at [", t, "][", p,
+                "]");
       row_sum[t] += confusion[t][p];
     }
   }
@@ -367,21 +382,38 @@ void plot_confusion(const std::string& path, const std::vector<std::vector<int64
   const int width = std::max(left + grid + right, 320), height = top + grid + bottom;
   cv::Mat img(height, width, CV_8UC3, kWhite);
 
-  // Row-normalised fractions -> viridis. Over 1000 classes the fractions are averaged per pixel.
-  cv::Mat frac(n, n, CV_32F);
-  for (int t = 0; t < n; ++t)
-    for (int p = 0; p < n; ++p)
-      frac.at<float>(t, p) = row_sum[t] > 0 ? static_cast<float>(static_cast<double>(confusion[t][p]) / row_sum[t]) : 0.f;
+  // Row-normalised fractions -> viridis. Over 1000 classes each pixel averages the cells falling
+  // in it (binned directly: an n x n float image would be gigabytes at tens of thousands).
+  auto fraction = [&](int t, int p) {
+    return row_sum[t] > 0 ? static_cast<double>(confusion[t][p]) / static_cast<double>(row_sum[t]) : 0.0;
+  };
   cv::Mat frac_px;
-  if (n <= 1000) cv::resize(frac, frac_px, {grid, grid}, 0, 0, cv::INTER_NEAREST);
-  else cv::resize(frac, frac_px, {grid, grid}, 0, 0, cv::INTER_AREA);
+  if (n <= 1000) {
+    cv::Mat frac(n, n, CV_32F);
+    for (int t = 0; t < n; ++t)
+      for (int p = 0; p < n; ++p) frac.at<float>(t, p) = static_cast<float>(fraction(t, p));
+    cv::resize(frac, frac_px, {grid, grid}, 0, 0, cv::INTER_NEAREST);
+  } else {
+    cv::Mat sum = cv::Mat::zeros(grid, grid, CV_64F), cells = cv::Mat::zeros(grid, grid, CV_64F);
+    for (int t = 0; t < n; ++t) {
+      const int r = static_cast<int>(static_cast<int64_t>(t) * grid / n);
+      for (int p = 0; p < n; ++p) {
+        const int c = static_cast<int>(static_cast<int64_t>(p) * grid / n);
+        sum.at<double>(r, c) += fraction(t, p);
+        cells.at<double>(r, c) += 1;
+      }
+    }
+    cv::divide(sum, cells, sum);
+    sum.convertTo(frac_px, CV_32F);
+  }
   cv::Mat level, colored;
   frac_px.convertTo(level, CV_8U, 255.0);  // rounds and saturates
   cv::applyColorMap(level, colored, cv::COLORMAP_VIRIDIS);
   colored.copyTo(img(cv::Rect(left, top, grid, grid)));
 
   if (!title.empty())
-    put(img, fit(title, title_scale, 2, width - 20), left + grid / 2, 12 + th_title, title_scale, kText, 2, Align::kCenter);
+    put(img, fit(title, title_scale, 2, width - 20), left + grid / 2, 12 + th_title, title_scale, kText, 2,
+        Align::kCenter);
 
   // Counts, in black or white by the cell's brightness.
   if (show_numbers) {
@@ -398,7 +430,8 @@ void plot_confusion(const std::string& path, const std::vector<std::vector<int64
           if (text_width(s, num_scale, 1) > pitch - 4) continue;
         }
         const int cx = left + static_cast<int>((p + 0.5) * pitch), cy = top + static_cast<int>((t + 0.5) * pitch);
-        const cv::Vec3b c = img.at<cv::Vec3b>(top + static_cast<int>(t * pitch) + 1, left + static_cast<int>(p * pitch) + 1);
+        const cv::Vec3b c =
+            img.at<cv::Vec3b>(top + static_cast<int>(t * pitch) + 1, left + static_cast<int>(p * pitch) + 1);
         const double luma = 0.114 * c[0] + 0.587 * c[1] + 0.299 * c[2];
         put(img, s, cx, cy + num_h / 2, num_scale, luma < 128 ? kWhite : cv::Scalar(0, 0, 0), 1, Align::kCenter);
       }
@@ -449,7 +482,8 @@ void plot_confusion(const std::string& path, const std::vector<std::vector<int64
 Tensor overlay_heatmap(const Tensor& image, const Tensor& heatmap, double alpha) {
   ARK_CHECK(image.defined() && image.dim() == 3 && image.size(2) == 3 && image.dtype() == kByte,
             "overlay_heatmap: expected a uint8 (H, W, 3) RGB image, got ",
-            image.defined() ? dtype_name(image.dtype()) : "undefined", " ", image.defined() ? image.sizes() : IntArrayRef{});
+            image.defined() ? dtype_name(image.dtype()) : "undefined", " ",
+            image.defined() ? image.sizes() : IntArrayRef{});
   ARK_CHECK(image.size(0) > 0 && image.size(1) > 0, "overlay_heatmap: the image is empty: ", image.sizes());
   ARK_CHECK(heatmap.defined() && (heatmap.dim() == 2 || (heatmap.dim() == 3 && heatmap.size(0) == 1)),
             "overlay_heatmap: expected an (H, W) heatmap, got ", heatmap.defined() ? heatmap.sizes() : IntArrayRef{});
@@ -468,7 +502,7 @@ Tensor overlay_heatmap(const Tensor& image, const Tensor& heatmap, double alpha)
   cv::resize(small, big, {W, H}, 0, 0, cv::INTER_LINEAR);
   big.convertTo(level, CV_8U, 255.0);
   cv::applyColorMap(level, jet, cv::COLORMAP_JET);  // BGR
-  cv::cvtColor(jet, jet, cv::COLOR_BGR2RGB);         // the tensors are RGB
+  cv::cvtColor(jet, jet, cv::COLOR_BGR2RGB);        // the tensors are RGB
 
   const Tensor img = image.cpu().contiguous();
   const cv::Mat src(H, W, CV_8UC3, img.data_ptr());
@@ -479,9 +513,10 @@ Tensor overlay_heatmap(const Tensor& image, const Tensor& heatmap, double alpha)
 }
 
 void write_png(const std::string& path, const Tensor& image) {
-  ARK_CHECK(image.defined() && image.dim() == 3 && image.size(2) == 3 && image.dtype() == kByte,
-            "cannot write PNG '", path, "': expected a uint8 (H, W, 3) RGB image, got ",
-            image.defined() ? dtype_name(image.dtype()) : "undefined", " ", image.defined() ? image.sizes() : IntArrayRef{});
+  ARK_CHECK(image.defined() && image.dim() == 3 && image.size(2) == 3 && image.dtype() == kByte, "cannot write PNG '",
+            path, "': expected a uint8 (H, W, 3) RGB image, got ",
+            image.defined() ? dtype_name(image.dtype()) : "undefined", " ",
+            image.defined() ? image.sizes() : IntArrayRef{});
   ARK_CHECK(image.size(0) > 0 && image.size(1) > 0 && image.size(0) <= 65535 && image.size(1) <= 65535,
             "cannot write PNG '", path, "': unsupported size ", image.sizes());
   const Tensor img = image.cpu().contiguous();

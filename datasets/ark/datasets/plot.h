@@ -16,7 +16,7 @@ namespace ark::datasets {
 
 struct Series {
   std::string name;
-  std::vector<double> x, y;   // same length; non-finite points (and |v| > 1e300) are left out
+  std::vector<double> x, y;  // same length; non-finite points (and |v| > 1e300) are left out
 };
 
 /// A line chart with axes, ticks (1-2-5 steps), a title and a legend (series with a name, in the
