@@ -294,6 +294,22 @@ TEST_F(Plot, OverlayHeatmapLeftHot) {
   EXPECT_NO_THROW(datasets::overlay_heatmap(image, odd));
 }
 
+TEST_F(Plot, OverlayResizesWithHalfPixelCentres) {
+  // A 1x2 heatmap [0, 1] stretched to 4 columns samples the source at x = (i + 0.5) / 2 - 0.5 =
+  // -0.25, 0.25, 0.75, 1.25, clamped: the values 0, 0.25, 0.75, 1 (F.interpolate, align_corners=False).
+  const Tensor image = zeros({3, 4, 3}, kByte);
+  const Tensor ramp = datasets::overlay_heatmap(image, tensor({0.0f, 1.0f}).reshape({1, 2}), 1.0);
+  const double expected[] = {0.0, 0.25, 0.75, 1.0};
+  for (int64_t x = 0; x < 4; ++x) {
+    const Tensor flat = datasets::overlay_heatmap(image, full({1, 1}, expected[x]), 1.0);
+    for (int64_t y = 0; y < 3; ++y) {
+      const Rgb a = pixel(ramp, y, x), b = pixel(flat, y, x);
+      EXPECT_TRUE(a.r == b.r && a.g == b.g && a.b == b.b) << "column " << x << ": " << a.r << "," << a.g << "," << a.b
+                                                          << " vs " << b.r << "," << b.g << "," << b.b;
+    }
+  }
+}
+
 TEST_F(Plot, OverlayBadInput) {
   const Tensor image = zeros({8, 8, 3}, kByte);
   expect_error([&] { datasets::overlay_heatmap(zeros({8, 8, 3}), zeros({2, 2})); }, {"uint8 (H, W, 3)"});
