@@ -193,7 +193,7 @@ TEST(Metrics, TopFiveOfEight) {
   const Tensor row = arange(8).to(kFloat).reshape({1, 8});
   acc.add(row, tensor({2}, kLong));
   acc.add(row, tensor({3}, kLong));
-  acc.add(row, tensor({7}, kLong));
+  acc.add(row.clone().requires_grad_(true), tensor({7}, kLong));  // logits straight from a model
   const ClassificationReport r = acc.report();
   EXPECT_EQ(r.top_k, 5);
   EXPECT_DOUBLE_EQ(r.top5, 2.0 / 3);

@@ -91,7 +91,8 @@ void MetricAccumulator::add(const Tensor& logits, const Tensor& labels, const Te
             has_group_ == Has::kYes ? "given" : "not given", " for earlier batches but ",
             with_group == Has::kYes ? "are" : "are not", " for this one");
 
-  const Tensor x = logits.cpu().to(kDouble).contiguous();
+  // Detached: training loops pass logits that still carry their graph.
+  const Tensor x = logits.detach().cpu().to(kDouble).contiguous();
   const Tensor y = labels.cpu().to(kLong).contiguous();
   const double* xp = x.data_ptr<double>();
   const int64_t* yp = y.data_ptr<int64_t>();
@@ -99,7 +100,7 @@ void MetricAccumulator::add(const Tensor& logits, const Tensor& labels, const Te
     ARK_CHECK(yp[i] >= 0 && yp[i] < C, "MetricAccumulator::add: label ", yp[i], " at row ", i, " is out of range for ",
               C, " classes");
   Tensor l;
-  if (losses.defined()) l = losses.cpu().to(kDouble).contiguous();
+  if (losses.defined()) l = losses.detach().cpu().to(kDouble).contiguous();
 
   // Everything is checked: from here on nothing throws except allocation.
   std::vector<Elem> queue;

@@ -494,7 +494,7 @@ Tensor overlay_heatmap(const Tensor& image, const Tensor& heatmap, double alpha)
   const int H = static_cast<int>(image.size(0)), W = static_cast<int>(image.size(1));
   const int h = static_cast<int>(heatmap.size(-2)), w = static_cast<int>(heatmap.size(-1));
 
-  const Tensor hm = heatmap.reshape({h, w}).cpu().to(kFloat).contiguous();
+  const Tensor hm = heatmap.detach().reshape({h, w}).cpu().to(kFloat).contiguous();
   cv::Mat small(h, w, CV_32F);
   const float* hp = hm.data_ptr<float>();
   for (int i = 0; i < h * w; ++i) small.at<float>(i) = std::isnan(hp[i]) ? 0.f : std::clamp(hp[i], 0.f, 1.f);
