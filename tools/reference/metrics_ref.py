@@ -9,7 +9,7 @@ sklearn is not installed, so its definitions are written out plainly in numpy:
   top-k (k = min(5, C)) = the target is among torch.topk(logits, k).indices, timm's accuracy()
     (torch itself, so ties resolve as PyTorch's CPU kernel does)
   loss = mean of the per-sample cross-entropy (F.cross_entropy(reduction="none"))
-  classification_report's text, as sklearn 1.x formats it (digits=2), plus ark's summary line
+  classification_report's text, as sklearn 1.x formats it (digits=2)
 Groups: the same per group value; gaps = max - min of accuracy, macro_f1, macro_precision,
 macro_recall over groups, ties to the first group in name order.
 
@@ -77,8 +77,6 @@ def sklearn_text(names, per_class, summary):
         "accuracy", "", "", summary[2], N, width=width, digits=digits)
     out += row_fmt.format("macro avg", *summary[5:8], N, width=width, digits=digits)
     out += row_fmt.format("weighted avg", *summary[8:11], N, width=width, digits=digits)
-    loss = "n/a" if np.isnan(summary[1]) else "%.4f" % summary[1]
-    out += "\nsamples %d, top-%d accuracy %.4f, mean loss %s\n" % (N, int(summary[4]), summary[3], loss)
     return out
 
 

@@ -276,8 +276,6 @@ std::string format_report(const ClassificationReport& r) {
          cell(std::to_string(r.count)) + "\n";
   row("macro avg", r.macro_precision, r.macro_recall, r.macro_f1, r.count);
   row(last_heading, r.weighted_precision, r.weighted_recall, r.weighted_f1, r.count);
-  out += "\nsamples " + std::to_string(r.count) + ", top-" + std::to_string(r.top_k) + " accuracy " + fixed(r.top5, 4) +
-         ", mean loss " + (std::isnan(r.loss) ? std::string("n/a") : fixed(r.loss, 4)) + "\n";
   return out;
 }
 

@@ -99,8 +99,9 @@ class MetricAccumulator {
 nlohmann::json to_json(const ClassificationReport& report);
 /// {metric, best_group, best, worst_group, worst, gap}.
 nlohmann::json to_json(const GroupGap& gap);
-/// A fixed-width text table of the report (per class and averages), as sklearn's
-/// classification_report(digits=2) prints it, followed by one line with the count, top-k and loss.
+/// A fixed-width text table of the report (per class, accuracy, macro and weighted averages), as
+/// sklearn's classification_report(digits=2) prints it, character for character. Loss and top-k are
+/// not in it (sklearn has neither); callers print them.
 std::string format_report(const ClassificationReport& report);
 
 }  // namespace ark::datasets
