@@ -12,6 +12,7 @@
 #include "ark/core/parallel.h"
 #include "ark/core/storage.h"
 #include "ark/core/tensor.h"
+#include "ark/core/thread_limit.h"
 
 #ifdef ARK_HAVE_OPENBLAS
 extern "C" void openblas_set_num_threads(int);
@@ -171,7 +172,25 @@ void set_num_threads(int n) {
   openblas_set_num_threads(n);
 #endif
 }
-int get_num_threads() { return thread_setting(); }
+// ThreadLimitGuard's cap for the calling thread (0: none).
+static thread_local int thread_cap = 0;
+
+int get_num_threads() { return thread_cap > 0 ? std::min(thread_cap, thread_setting()) : thread_setting(); }
+
+ThreadLimitGuard::ThreadLimitGuard(int n) : previous_cap_(thread_cap), previous_omp_(0) {
+  ARK_CHECK(n > 0, "ThreadLimitGuard: expected a positive number of threads, got ", n);
+  thread_cap = n;
+#ifdef _OPENMP
+  previous_omp_ = omp_get_max_threads();
+  omp_set_num_threads(std::min(n, previous_omp_));  // this thread's ICV only
+#endif
+}
+ThreadLimitGuard::~ThreadLimitGuard() {
+  thread_cap = previous_cap_;
+#ifdef _OPENMP
+  omp_set_num_threads(previous_omp_);
+#endif
+}
 bool in_parallel_region() {
 #ifdef _OPENMP
   return omp_in_parallel();
