@@ -188,6 +188,9 @@ TEST(TableJsonl, Errors) {
   EXPECT_ERROR_HAS(parse_jsonl("{\"\": 1}\n", "j.jsonl"), "j.jsonl:1:", "empty key");
   EXPECT_ERROR_HAS(parse_jsonl("{\"a\": \"x\"}\n{\"a\": \"\xED\xA0\x80\"}\n", "j.jsonl"), "j.jsonl:2:", "invalid UTF-8");
   EXPECT_ERROR_HAS(parse_jsonl("\n \n", "j.jsonl"), "j.jsonl", "no objects");
+  // A lone CR is JSON whitespace, not a line end: the error is on line 2.
+  EXPECT_ERROR_HAS(parse_jsonl("{\"a\":\r 1}\n{\"a\": \"\xFF\"}\n", "j.jsonl"), "j.jsonl:2:", "invalid UTF-8");
+  EXPECT_EQ(parse_jsonl("{\"a\":\r 1}\n", "j").rows, (Rows{{"1"}}));
   // A nested duplicate is the object's own business, not a column clash.
   EXPECT_EQ(parse_jsonl("{\"a\": {\"k\": 1, \"b\": 2}, \"b\": 3}\n", "j").columns, (std::vector<std::string>{"a", "b"}));
 }

@@ -55,31 +55,31 @@ size_t invalid_utf8(std::string_view s) {
   return std::string::npos;
 }
 
-// The 1-based line of byte `offset`, counting CRLF, LF and a lone CR as one line end each (the
-// same line ends the CSV parser accepts).
-int64_t line_at(const std::string& s, size_t offset) {
+// The 1-based line of byte `offset`, counting CRLF and LF as one line end each, and a lone CR
+// too when `lone_cr` (the CSV parser's line ends; JSON Lines end lines at LF only).
+int64_t line_at(const std::string& s, size_t offset, bool lone_cr) {
   int64_t line = 1;
   for (size_t i = 0; i < offset && i < s.size(); ++i) {
     if (s[i] == '\n') {
       ++line;
-    } else if (s[i] == '\r' && (i + 1 >= s.size() || s[i + 1] != '\n')) {
+    } else if (lone_cr && s[i] == '\r' && (i + 1 >= s.size() || s[i + 1] != '\n')) {
       ++line;
     }
   }
   return line;
 }
 
-void check_utf8(const std::string& text, const std::string& name) {
+void check_utf8(const std::string& text, const std::string& name, bool lone_cr) {
   const size_t bad = invalid_utf8(text);
   if (bad == std::string::npos) return;
   const size_t line_start = [&] {
     size_t k = bad;
-    while (k > 0 && text[k - 1] != '\n' && text[k - 1] != '\r') --k;
+    while (k > 0 && text[k - 1] != '\n' && !(lone_cr && text[k - 1] == '\r')) --k;
     return k;
   }();
   char hex[8];
   std::snprintf(hex, sizeof hex, "0x%02X", static_cast<unsigned char>(text[bad]));
-  ARK_ERROR(name, ":", line_at(text, bad), ": invalid UTF-8 (byte ", hex, " at column ", bad - line_start + 1,
+  ARK_ERROR(name, ":", line_at(text, bad, lone_cr), ": invalid UTF-8 (byte ", hex, " at column ", bad - line_start + 1,
             "); save the file as UTF-8");
 }
 
@@ -132,7 +132,7 @@ Table parse_csv(const std::string& text, char delimiter, const std::string& name
   ARK_CHECK(delimiter == ',' || delimiter == '\t' || delimiter == ';' || delimiter == '|', name,
             ": unsupported CSV delimiter (byte ", static_cast<int>(static_cast<unsigned char>(delimiter)),
             "); use ',', tab, ';' or '|'");
-  check_utf8(text, name);
+  check_utf8(text, name, true);
   Table t;
   t.path = name;
   const size_t n = text.size();
@@ -220,7 +220,7 @@ Table parse_csv(const std::string& text, char delimiter, const std::string& name
 }
 
 Table parse_jsonl(const std::string& text, const std::string& name) {
-  check_utf8(text, name);
+  check_utf8(text, name, false);
   Table t;
   t.path = name;
   std::unordered_map<std::string, size_t> index;  // column name -> position

@@ -1,9 +1,15 @@
 // Tables of user data: CSV (RFC 4180), TSV and JSON Lines, read strictly. Every cell is text;
 // readers above this one decide what a column means. Errors are ark::Error naming the file and
 // the line: an unterminated or stray quote, a row with the wrong number of fields, invalid UTF-8,
-// a JSONL line that is not an object, a duplicated or empty header. A UTF-8 byte-order mark is
-// skipped; CRLF and LF line ends are both accepted. JSONL values that are not strings are kept as
-// their JSON text (numbers "3", booleans "true"); null is the empty string.
+// a JSONL line that is not an object, a duplicated or empty header (JSONL: a key twice in one
+// object). A UTF-8 byte-order mark is skipped; CRLF, LF and a lone CR end CSV records (JSONL
+// lines end at LF, a CR before it dropped); line ends inside quoted fields are kept as written.
+// Blank lines hold no record and are skipped anywhere after the header, as Python's csv.DictReader
+// and pandas do (a one-column empty value is written ""); spaces are data, never trimmed. A quote
+// is only allowed in a quoted field, doubled (RFC 4180 rule 7); Python's csv module also accepts
+// one inside an unquoted field, which we refuse as the likely sign of a broken file.
+// JSONL values that are not strings are kept as their JSON text (numbers "3", booleans "true",
+// objects and arrays compact); null and a missing key are the empty string.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -24,7 +30,8 @@ struct Table {
   int64_t require_column(const std::string& name) const;
 };
 
-/// CSV with `delimiter` (',' or '\t'); 0 picks '\t' for a .tsv/.tab file name, else ','.
+/// CSV with `delimiter` (',' or '\t'; ';' and '|' are accepted too); 0 picks '\t' for a .tsv/.tab
+/// file name, else ','.
 Table read_csv(const std::string& path, char delimiter = 0);
 /// JSON Lines: one object per non-blank line.
 Table read_jsonl(const std::string& path);
