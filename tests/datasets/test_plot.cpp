@@ -250,6 +250,34 @@ TEST_F(Plot, ConfusionLargeMatricesDegrade) {
   }
 }
 
+TEST_F(Plot, ConfusionCountsUpToThirtyClasses) {
+  // An identity matrix: the zeros are written in white on the dark off-diagonal cells up to 30
+  // classes, and left out beyond.
+  for (int n : {20, 30, 31, 45}) {
+    SCOPED_TRACE(n);
+    std::vector<std::vector<int64_t>> m(n, std::vector<int64_t>(n, 0));
+    for (int i = 0; i < n; ++i) m[i][i] = 3;
+    const std::string p = path("id" + std::to_string(n) + ".png");
+    datasets::plot_confusion(p, m, {});
+    const Tensor img = datasets::load_image(p);
+    auto dark = [](Rgb c) { return c.r < 110 && c.g < 60 && c.b > 50 && c.b < 130; };
+    std::vector<Blob> regions = blobs(img, dark);
+    ASSERT_FALSE(regions.empty());
+    const Blob& lower = *std::max_element(regions.begin(), regions.end(),
+                                          [](const Blob& a, const Blob& b) { return a.area < b.area; });
+    int64_t white = 0;
+    for (int64_t y = lower.y0; y <= lower.y1; ++y)
+      for (int64_t x = lower.x0; x <= lower.x1; ++x) {
+        const Rgb c = pixel(img, y, x);
+        white += c.r > 200 && c.g > 200 && c.b > 200;
+      }
+    if (n <= 30)
+      EXPECT_GT(white, n);
+    else
+      EXPECT_EQ(white, 0);
+  }
+}
+
 TEST_F(Plot, ConfusionBadInput) {
   const std::string p = path("cm.png");
   expect_error([&] { datasets::plot_confusion(p, {{1, 2}, {3}}, {"a", "b"}); }, {p, "not square"});
