@@ -38,8 +38,16 @@ Tensor EncoderBlockImpl::attention(const Tensor& x) {
   Tensor qkv = ark::linear(x, self_attention->in_proj_weight, self_attention->in_proj_bias)  // (N, L, 3D)
                    .view({N, L, 3, H, D / H})
                    .permute({2, 0, 3, 1, 4});  // (3, N, H, L, hd)
-  Tensor o = ark::scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], {},
-                                               is_training() ? attention_dropout_ : 0.0);  // (N, H, L, hd)
+  const double p = is_training() ? attention_dropout_ : 0.0;
+  Tensor o;  // (N, H, L, hd)
+  if (on_attention_probs) {
+    const double scale = 1.0 / std::sqrt(static_cast<double>(D / H));
+    Tensor probs = ark::softmax(ark::matmul(qkv[0], qkv[1].transpose(-2, -1)) * scale, -1);  // (N, H, L, L)
+    on_attention_probs(probs);
+    o = ark::matmul(ark::dropout(probs, p, is_training()), qkv[2]);
+  } else {
+    o = ark::scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], {}, p);
+  }
   o = o.transpose(1, 2).reshape({N, L, D});
   return ark::linear(o, self_attention->out_proj->weight, self_attention->out_proj->bias);
 }

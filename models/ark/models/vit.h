@@ -14,6 +14,7 @@
 // Deliberately left out: the conv-stem variant, representation_size (pre_logits layer).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,12 @@ class EncoderBlockImpl : public nn::Module {
   nn::MultiheadAttention self_attention = nullptr;
   nn::LayerNorm ln_2 = nullptr;
   nn::Sequential mlp = nullptr;  // torchvision's MLPBlock: 0 Linear, 1 GELU, 2 Dropout, 3 Linear, 4 Dropout
+
+  /// Opt-in capture of the attention probabilities (attention rollout, models/cam.h): when set,
+  /// the attention is computed explicitly as softmax(q k^T / sqrt(head_dim)) v and this receives
+  /// the (N, heads, L, L) probabilities, before attention dropout. Unset (the default), the fused
+  /// scaled_dot_product_attention runs, which never materialises them.
+  std::function<void(const Tensor& probs)> on_attention_probs;
 
  private:
   Tensor attention(const Tensor& x);
