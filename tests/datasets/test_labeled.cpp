@@ -195,6 +195,8 @@ TEST(LabeledHash, FollowsTheDataNotItsLocation) {
   EXPECT_EQ(h.size(), 64u);
   EXPECT_EQ(read_labeled(a.string()).sha256, h);
   EXPECT_EQ(read_labeled(b.string()).sha256, h);  // same data elsewhere
+  EXPECT_EQ(read_labeled(b.string() + "/").sha256, h);
+  EXPECT_EQ(read_labeled((b / "." / "cat" / "..").string()).sha256, h);
   put("hash_b/cat/2.png", "twO");                 // one byte
   EXPECT_NE(read_labeled(b.string()).sha256, h);
   put("hash_b/cat/2.png", "two");
