@@ -263,8 +263,10 @@ LabeledData read_folder(const std::string& root, const ReadOptions& options) {
         (image ? images : texts)[c].push_back(std::move(f));
       }
     } catch (const fs::filesystem_error& e) {
+      // A symlink loop names a path of hundreds of repeats: worth showing only when short.
+      const std::string at = e.path1().string();
       ARK_ERROR("cannot list '", dir.string(), "': ", e.code().message(),
-                e.path1().empty() ? "" : " (at '" + e.path1().string() + "')");
+                at.empty() || at.size() > 300 ? "" : " (at '" + at + "')");
     }
   }
   bool any_image = false, any_text = false;

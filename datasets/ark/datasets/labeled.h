@@ -69,7 +69,9 @@ struct ReadOptions {
   /// When set, the class list is fixed (e.g. a trained model's): a label outside it is an error,
   /// and classes keep this order even if some have no samples.
   std::vector<std::string> classes;
-  /// Keep only the first N samples in file order (0: all), e.g. a quick subset of an IDX file.
+  /// Keep only the first N samples in file order (0: all), e.g. a quick subset of an IDX file
+  /// (IDX and HDF5 read only those rows). A folder's order is class by class, so N smaller than
+  /// the folder keeps the first classes' samples only; the class list stays complete.
   int64_t max_samples = 0;
 };
 
