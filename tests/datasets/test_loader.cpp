@@ -237,6 +237,10 @@ TEST(Loader, TooManyFailuresIsAnErrorNamingCountAndFirstFailure) {
     const auto before = perm.begin() + (third / 4) * 4;  // the positions of the delivered batches
     EXPECT_EQ(delivered, (third / 4) * 4 - std::count_if(perm.begin(), before, [](int64_t s) { return s % 10 == 3; }));
   }
+  // At least one failure is tolerated however few the samples (10 at 5 % is 0.5).
+  Loader small(10, flaky, {.batch_size = 4, .num_workers = 2});
+  small.start_epoch(0);
+  EXPECT_EQ(concat_samples(drain(small)).size(), 9u);
   // A fraction of 0 tolerates nothing.
   Loader strict(40, flaky, {.batch_size = 4, .num_workers = 2, .max_bad_fraction = 0});
   strict.start_epoch(0);

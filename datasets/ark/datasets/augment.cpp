@@ -78,44 +78,53 @@ void blend_saturation(const Planes& p, double factor) {
 }
 
 // adjust_hue: _rgb2hsv, h = (h + factor) % 1.0, _hsv2rgb, per pixel with torchvision's formulas.
+// The masks multiply as torchvision's do; no libm call (fmod) in the loop. About 25 ns a pixel:
+// GCC does not vectorise it (with -ftrapping-math it keeps the selects as branches).
 void shift_hue(const Planes& p, double factor) {
   const float hf = static_cast<float>(factor);
+  float* __restrict pr = p.r;
+  float* __restrict pg = p.g;
+  float* __restrict pb = p.b;
   for (int64_t i = 0; i < p.n; ++i) {
-    const float r = p.r[i], g = p.g[i], b = p.b[i];
+    const float r = pr[i], g = pg[i], b = pb[i];
     // _rgb2hsv (Pillow's algorithm with the divisions guarded where max == min).
-    const float maxc = std::max(std::max(r, g), b), minc = std::min(std::min(r, g), b);
+    const float mx = r > g ? r : g, mn = r < g ? r : g;
+    const float maxc = mx > b ? mx : b, minc = mn < b ? mn : b;
     const bool eqc = maxc == minc;
     const float cr = maxc - minc;
     const float s = cr / (eqc ? 1.0f : maxc);
     const float crd = eqc ? 1.0f : cr;
     const float rc = (maxc - r) / crd, gc = (maxc - g) / crd, bc = (maxc - b) / crd;
-    const float hr = (maxc == r) ? (bc - gc) : 0.0f;
-    const float hg = (maxc == g && maxc != r) ? ((2.0f + rc) - bc) : 0.0f;
-    const float hb = (maxc != g && maxc != r) ? ((4.0f + gc) - rc) : 0.0f;
-    float h = std::fmod(((hr + hg) + hb) / 6.0f + 1.0f, 1.0f);
+    // torchvision multiplies by the boolean masks; so do we.
+    const float is_r = maxc == r ? 1.0f : 0.0f;
+    const float is_g = ((maxc == g) & (maxc != r)) ? 1.0f : 0.0f;
+    const float is_b = ((maxc != g) & (maxc != r)) ? 1.0f : 0.0f;
+    const float hr = is_r * (bc - gc), hg = is_g * ((2.0f + rc) - bc), hb = is_b * ((4.0f + gc) - rc);
+    // fmod(x, 1) for x in [0, 2) (h / 6 + 1 here) is x or x - 1, both exact.
+    const float h0 = ((hr + hg) + hb) / 6.0f + 1.0f, h0m = h0 - 1.0f;
+    float h = h0 >= 1.0f ? h0m : h0;
     const float v = maxc;
-    // (h + factor) % 1.0: torch.remainder, the result takes the divisor's sign.
-    h = std::fmod(h + hf, 1.0f);
-    if (h < 0.0f) h += 1.0f;
-    // _hsv2rgb.
+    // (h + factor) % 1.0 for h + factor in [-0.5, 1.5): torch.remainder's fmod, then + 1 when
+    // negative (the result takes the divisor's sign).
+    h += hf;
+    const float hm = h - 1.0f, hp = h + 1.0f;
+    h = h >= 1.0f ? hm : (h < 0.0f ? hp : h);
+    // _hsv2rgb; the sector floor(h * 6) % 6 kept as a float (it is 0..6 before the modulo).
     const float i6 = std::floor(h * 6.0f);
     const float f = h * 6.0f - i6;
-    const int sector = ((static_cast<int>(i6) % 6) + 6) % 6;
+    const float i6m = i6 - 6.0f;
+    const float sector = i6 >= 6.0f ? i6m : i6;
     const float pp = clamp01(v * (1.0f - s));
     const float q = clamp01(v * (1.0f - s * f));
     const float t = clamp01(v * (1.0f - s * (1.0f - f)));
-    float ro, go, bo;
-    switch (sector) {
-      case 0: ro = v, go = t, bo = pp; break;
-      case 1: ro = q, go = v, bo = pp; break;
-      case 2: ro = pp, go = v, bo = t; break;
-      case 3: ro = pp, go = q, bo = v; break;
-      case 4: ro = t, go = pp, bo = v; break;
-      default: ro = v, go = pp, bo = q; break;
-    }
-    p.r[i] = ro;
-    p.g[i] = go;
-    p.b[i] = bo;
+    // torchvision's einsum of the sector masks with r = (v, q, p, p, t, v), g = (t, v, v, q, p, p),
+    // b = (p, p, t, v, v, q): one term is the value, the others exact zeros.
+    const float m0 = sector == 0.0f ? 1.0f : 0.0f, m1 = sector == 1.0f ? 1.0f : 0.0f;
+    const float m2 = sector == 2.0f ? 1.0f : 0.0f, m3 = sector == 3.0f ? 1.0f : 0.0f;
+    const float m4 = sector == 4.0f ? 1.0f : 0.0f, m5 = sector == 5.0f ? 1.0f : 0.0f;
+    pr[i] = m0 * v + m1 * q + m2 * pp + m3 * pp + m4 * t + m5 * v;
+    pg[i] = m0 * t + m1 * v + m2 * v + m3 * q + m4 * pp + m5 * pp;
+    pb[i] = m0 * pp + m1 * pp + m2 * t + m3 * v + m4 * v + m5 * q;
   }
 }
 
