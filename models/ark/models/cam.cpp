@@ -108,30 +108,39 @@ CamResult grad_cam(VisionModel& model, const Tensor& input, std::optional<int64_
   ARK_CHECK(module, "grad_cam: ", model.name(), " has no module '", name, "'", did_you_mean(names, name));
 
   EvalModeGuard eval(model);
-  AutoGradMode grad_on(true);  // the caller may be in a NoGradGuard / InferenceMode scope
-  // The layer's output is swapped for a detached leaf that requires grad: the backward then stops
-  // at A (nothing below it is differentiated) and autograd::grad(logit, A) leaves every
-  // parameter's .grad() as it was. A module run more than once (a shared activation) is explained
-  // at its last call, the activation nearest the classifier.
-  Tensor A;
+  // The layer's output is swapped for a detached leaf that requires grad, so autograd::grad(logit,
+  // A) stops at A and accumulates into no parameter's .grad(). Below the layer nothing is
+  // differentiated, so the forward runs without recording up to it (no activations saved for a
+  // backward that never comes) and the hook turns recording on for the rest. A module run more
+  // than once (a shared activation) is explained at its last call, the one nearest the classifier.
+  Tensor A, logits;
   int calls = 0;
-  HookGuard hook{module->register_forward_hook([&](nn::Module&, const Tensor&, const Tensor& out) -> Tensor {
-    ++calls;
-    if (!out.defined()) return {};
-    A = out.detach();
-    A.requires_grad_(true);
-    return A;
-  })};
-  Tensor logits = model.forward(input);
-  hook.handle.remove();
+  {
+    AutoGradMode recording(false);  // restores the caller's mode (which may be no-grad) on exit
+    HookGuard hook{module->register_forward_hook([&](nn::Module&, const Tensor&, const Tensor& out) -> Tensor {
+      ++calls;
+      GradMode::set_enabled(true);
+      if (!out.defined() || !is_floating_point(out.scalar_type())) return A = out;  // rejected below
+      A = out.detach();
+      A.requires_grad_(true);
+      return A;
+    })};
+    logits = model.forward(input);
+  }
 
   ARK_CHECK(calls > 0 && A.defined(), "grad_cam: module '", name, "' of ", model.name(),
             " did not run in the forward (its output is computed another way), so it has no activation to explain");
   ARK_CHECK(A.dim() == 4 && A.size(0) == 1 && is_floating_point(A.scalar_type()), "grad_cam: module '", name,
-            "' outputs ", A.sizes(), ", not a spatial feature map (1, C, h, w); Grad-CAM needs a convolutional layer");
+            "' outputs ", A.sizes(), " ", A.scalar_type(),
+            ", not a floating-point spatial feature map (1, C, h, w); Grad-CAM needs a convolutional layer (for a "
+            "VisionTransformer, use attention_rollout)");
   const int64_t t = resolve_target(logits, target, model, "grad_cam");
 
-  const auto grads = autograd::grad({logits.select(0, 0).select(0, t)}, {A}, {}, false, false, /*allow_unused=*/true);
+  std::vector<Tensor> grads;
+  if (logits.requires_grad()) {
+    AutoGradMode recording(true);
+    grads = autograd::grad({logits.select(0, 0).select(0, t)}, {A}, {}, false, false, /*allow_unused=*/true);
+  }
   NoGradGuard no_grad;
   Tensor act = A.detach();
   Tensor cam;
