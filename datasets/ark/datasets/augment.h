@@ -33,7 +33,9 @@
 //      (uniform(-hue, hue)).
 // The image is then cropped, converted to float in [0, 1] (ToTensor), resized to input_size
 // (transforms.h resize, with preprocess.interpolation and preprocess.antialias), flipped, jittered
-// in the drawn order with torchvision's tensor formulas, and normalised.
+// in the drawn order with torchvision's tensor formulas, and normalised. (torchvision 0.14's
+// RandomResizedCrop on tensors defaults to antialias=False; timm trains on PIL images, which always
+// antialias, so preprocess.antialias = true, the default, is the faithful choice.)
 #pragma once
 #include <array>
 #include <cstdint>

@@ -8,9 +8,11 @@
 // - Order: epoch_permutation(n, seed, epoch) with shuffle, else 0..n-1; batch b holds positions
 //   [b * batch_size, (b + 1) * batch_size); drop_last drops a short last batch. start_epoch's
 //   first_batch skips batches already consumed (exact resume) without loading them.
-// - Workers: num_workers threads each load whole batches (batch b goes to worker b % workers),
-//   at most `prefetch` batches ahead of the consumer; batches come out in order. num_workers = 0
-//   loads on the calling thread. The result never depends on the number of workers.
+// - Workers: num_workers threads each load whole batches (from first_batch on, batch
+//   first_batch + k + j * workers goes to worker k), at most `prefetch` batches per worker ahead of
+//   the consumer; batches come out in order. num_workers = 0 loads on the calling thread. The
+//   result never depends on the number of workers. Worker threads run their ops single-threaded
+//   (ThreadLimitGuard), so W workers beside the training loop do not each open a full OpenMP team.
 // - Bad samples: a LoadFn that throws ark::Error for a sample (an undecodable image) has it
 //   skipped: the batch is collated without it, on_skip is called with "sample <i>: <message>", and
 //   the loader counts it. When the skipped samples exceed max_bad_fraction of n (floored, but at
