@@ -200,6 +200,55 @@ TEST(GradCam, LightsUpTheRegionEachClassKeysOn) {
   EXPECT_TRUE(ark::equal(none.heatmap, ark::zeros({64, 64})));
 }
 
+// A two-layer ViT whose class token looks for light: conv_proj puts each patch's mean brightness
+// in dimension 0 beside a constant 1 in dimension 1, head 0's keys read dimension 0 after ln_1
+// and the class token's query is large, so the class token attends to the brightest patch; head
+// 1 attends uniformly, and the blocks add nothing to the tokens (zero out_proj and MLP), so the
+// second layer repeats the first. A bright patch at grid cell (row 0, column 1) of an otherwise
+// dim image must be what the rollout lights up, and not its transposed cell (row 1, column 0).
+TEST(AttentionRollout, LightsUpThePatchTheClassTokenAttendsTo) {
+  ViTConfig c;
+  c.patch_size = 8;
+  c.num_layers = 2;
+  c.num_heads = 2;
+  c.hidden_dim = 4;
+  c.mlp_dim = 4;
+  c.image_size = 32;
+  auto vit = std::make_shared<VisionTransformer>(c, ModelOptions{.num_classes = 2});
+  {
+    NoGradGuard no_grad;
+    for (auto& p : vit->named_parameters()) {
+      const bool ln_weight = p.key().find(".ln") != std::string::npos && p.key().ends_with(".weight");
+      p.value().fill_(ln_weight ? 1.0 : 0.0);
+    }
+    vit->conv_proj->weight[0].fill_(1.0 / (3 * 64));  // dimension 0: the patch's mean brightness
+    vit->conv_proj->bias[1].fill_(1.0);               // dimension 1: a constant
+    vit->class_token[0][0][2].fill_(1.0);             // the class token: dimension 2 only
+    for (auto& block : vit->encoder->blocks) {
+      Tensor w = block->self_attention->in_proj_weight;  // rows: q (0..3), k (4..7), v (8..11)
+      w[0][2].fill_(10.0);  // head 0's query: large for the class token (ln_1 of it peaks at dim 2)
+      w[4][0].fill_(1.0);   // head 0's key: the brightness after ln_1
+      for (int64_t i = 8; i < 12; ++i) w[i][i - 8].fill_(1.0);
+    }
+  }
+  manual_seed(0);
+  Tensor x = ark::rand({1, 3, 32, 32}) * 0.2;
+  x.narrow(2, 0, 8).narrow(3, 8, 8).fill_(1.0);  // grid cell (row 0, column 1)
+
+  auto cell_mean = [](const Tensor& heat, int64_t r, int64_t col) {
+    return heat.narrow(0, r * 8, 8).narrow(1, col * 8, 8).mean().item<double>();
+  };
+  for (HeadFusion fusion : {HeadFusion::kMean, HeadFusion::kMax}) {
+    CamResult r = attention_rollout(*vit, x, fusion);
+    const double bright = cell_mean(r.heatmap, 0, 1);
+    const double rest = (r.heatmap.sum().item<double>() - bright * 64) / (32 * 32 - 64);
+    EXPECT_GT(bright, 3 * rest);
+    EXPECT_GT(bright, 3 * cell_mean(r.heatmap, 1, 0));  // not the transposed cell
+    EXPECT_EQ(r.heatmap.argmax().item<int64_t>() / 32 / 8, 0);
+    EXPECT_EQ(r.heatmap.argmax().item<int64_t>() % 32 / 8, 1);
+  }
+}
+
 TEST(GradCam, RejectsBadLayersTargetsAndInputs) {
   auto model = std::make_shared<TwoColourNet>();
   Tensor x = ark::rand({1, 3, 32, 32});
