@@ -115,6 +115,15 @@ TEST(AttentionRollout, MatchesPyTorchOnATinyViT) {
     EXPECT_EQ(r.target, T["vit.logits"].argmax(1).item<int64_t>());
     EXPECT_LE(max_abs_diff(r.heatmap, T["rollout." + c.key]), 1e-4);
   }
+  // A caller's own capture keeps working during rollout and stays set afterwards.
+  int seen = 0;
+  for (auto& b : model->encoder->blocks) b->on_attention_probs = [&](const Tensor&) { ++seen; };
+  attention_rollout(*model, x);
+  EXPECT_EQ(seen, 3);
+  for (auto& b : model->encoder->blocks) {
+    EXPECT_TRUE(b->on_attention_probs);
+    b->on_attention_probs = nullptr;
+  }
   // explain() picks rollout for a ViT.
   EXPECT_LE(max_abs_diff(explain(*model, x).heatmap, T["rollout.mean_0"]), 1e-4);
 }

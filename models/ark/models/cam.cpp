@@ -2,8 +2,7 @@
 // vit-explain (jacobgil, vit_rollout.py); the departures are listed in cam.h.
 #include "ark/models/cam.h"
 
-#include <algorithm>
-#include <cmath>
+#include <functional>
 #include <utility>
 #include <vector>
 
@@ -52,7 +51,8 @@ void check_input(const Tensor& input, const char* fn) {
 
 // The classifier's output for one image, (1, num_classes); checks `target` or picks the top-1 class.
 int64_t resolve_target(const Tensor& logits, std::optional<int64_t> target, const VisionModel& model, const char* fn) {
-  ARK_CHECK(logits.dim() == 2 && logits.size(0) == 1 && model.num_classes() > 0, fn, ": ", model.name(),
+  ARK_CHECK(logits.defined() && logits.dim() == 2 && logits.size(0) == 1 && model.num_classes() > 0, fn, ": ",
+            model.name(),
             " has no classifier (num_classes = ", model.num_classes(), ", output ", logits.sizes(),
             "): a class map needs (1, num_classes) logits");
   const int64_t n = logits.size(1);
@@ -167,15 +167,22 @@ CamResult attention_rollout(VisionModel& model, const Tensor& input, HeadFusion 
   EvalModeGuard eval(model);
   NoGradGuard no_grad;
   std::vector<Tensor> probs;
-  struct CaptureGuard {  // unsets the callbacks even when the forward throws
+  // Chains to (and afterwards restores) a callback the caller may have set, also when the forward throws.
+  struct CaptureGuard {
     std::vector<EncoderBlock>& blocks;
+    std::vector<std::function<void(const Tensor&)>> saved;
     ~CaptureGuard() {
-      for (auto& b : blocks) b->on_attention_probs = nullptr;
+      for (size_t i = 0; i < saved.size(); ++i) blocks[i]->on_attention_probs = std::move(saved[i]);
     }
-  } capture{blocks};
-  for (auto& b : blocks) b->on_attention_probs = [&probs](const Tensor& p) { probs.push_back(p); };
+  } capture{blocks, {}};
+  for (auto& b : blocks) {
+    capture.saved.push_back(b->on_attention_probs);
+    b->on_attention_probs = [&probs, outer = b->on_attention_probs](const Tensor& p) {
+      probs.push_back(p);
+      if (outer) outer(p);
+    };
+  }
   Tensor logits = model.forward(input);
-  for (auto& b : blocks) b->on_attention_probs = nullptr;
   ARK_CHECK(probs.size() == blocks.size(), "attention_rollout: captured ", probs.size(), " attention maps from ",
             blocks.size(), " encoder blocks");
 
