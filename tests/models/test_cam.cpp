@@ -80,6 +80,8 @@ TEST(GradCam, MatchesPyTorchHooksOnResNet18) {
     // The heatmap is min-max scaled to [0, 1], so 1e-4 absolute is 1e-4 of its range.
     EXPECT_LE(max_abs_diff(r.heatmap, T[key]), 1e-4);
   }
+  // explain() picks Grad-CAM at the default layer for a CNN.
+  EXPECT_LE(max_abs_diff(explain(*model, x).heatmap, T["gradcam.layer4"]), 1e-4);
 }
 
 TEST(AttentionRollout, MatchesPyTorchOnATinyViT) {
