@@ -9,6 +9,7 @@
 // fairness audit); --confusion writes the confusion matrix as a PNG; --json prints one object.
 // Undecodable images are skipped and counted (the loader's rule: more than 5 % fails the run).
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -54,6 +55,8 @@ void run_eval(const EvalArgs& a) {
   const int64_t num_outputs =
       m.text ? models::detail::config_num_labels(m.hf_config, 2) : m.vision->num_classes();
 
+  std::error_code ec;
+  if (!std::filesystem::exists(a.data, ec)) throw CommandError(kIo, "eval: cannot open " + a.data + ": no such file or folder");
   datasets::ReadOptions ro;
   ro.classes = m.labels;
   ro.max_samples = a.max_samples;

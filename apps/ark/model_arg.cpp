@@ -415,7 +415,14 @@ ModelArg load_model_arg(const std::string& arg, const ModelArgOptions& o) {
 
   // A pretrained name: pulled into the verified cache (or found there).
   const pretrained::PullOptions po = pull_options(o);
-  pretrained::Pulled pulled = pretrained::pull(arg, po);
+  pretrained::Pulled pulled;
+  try {
+    pulled = pretrained::pull(arg, po);
+  } catch (const pretrained::DownloadError& e) {
+    // The transfer's message names the file; say which model it was for.
+    if (e.msg().find(arg) != std::string::npos) throw;
+    throw pretrained::DownloadError(e.kind(), arg + ": " + e.msg(), e.url(), e.http_status());
+  }
   const pretrained::Entry* entry = pretrained::is_hf_ref(arg) ? nullptr : pretrained::find_entry(arg);
   m.base_name = pulled.entry;
   if (entry) m.license = entry->license;
