@@ -185,6 +185,12 @@ TEST(Metrics, HandComputedNeverPredicted) {
   EXPECT_DOUBLE_EQ(r.macro_f1, (1 + 1 + 2.0 / 3) / 4);
   EXPECT_DOUBLE_EQ(r.accuracy, 0.75);
   EXPECT_TRUE(std::isnan(r.loss));
+  // The logits' dtype does not matter.
+  for (ScalarType dtype : {kDouble, kHalf, kBFloat16}) {
+    MetricAccumulator other({"w", "x", "y", "z"});
+    other.add(logits_for({0, 1, 2, 2}, 4).to(dtype), tensor({0, 1, 2, 3}, kLong));
+    EXPECT_EQ(other.report().confusion, r.confusion) << dtype_name(dtype);
+  }
 }
 
 TEST(Metrics, TopFiveOfEight) {

@@ -25,9 +25,24 @@ bool topk_greater(const Elem& x, const Elem& y) {
 // Whether `target` is among the k indices torch.topk(row, k, largest=True) returns. The same
 // standard-library calls on the same (value, index) sequence, so that ties resolve as in PyTorch:
 // which of several equal values make the cut depends on the selection algorithm, not on the index.
-bool topk_contains(const double* row, int64_t n, int64_t k, int64_t target, std::vector<Elem>& queue) {
+template <class T>
+bool topk_contains(const T* row, int64_t n, int64_t k, int64_t target, std::vector<Elem>& queue) {
+  // The comparator is a strict weak order, so torch's k always hold every value ranked above the
+  // target's; only ties straddling the k-th place need the selection itself (rare, and O(n) more).
+  const Elem t{static_cast<double>(row[target]), target};
+  int64_t above = 0, level = 0;  // other entries ranked above / level with the target
+  for (int64_t j = 0; j < n; ++j) {
+    if (j == target) continue;
+    const Elem e{static_cast<double>(row[j]), j};
+    if (topk_greater(e, t))
+      ++above;
+    else if (!topk_greater(t, e))
+      ++level;
+  }
+  if (above >= k) return false;
+  if (above + level < k) return true;
   queue.resize(static_cast<size_t>(n));
-  for (int64_t j = 0; j < n; ++j) queue[static_cast<size_t>(j)] = {row[j], j};
+  for (int64_t j = 0; j < n; ++j) queue[static_cast<size_t>(j)] = {static_cast<double>(row[j]), j};
   if (k * 64 <= n)
     std::partial_sort(queue.begin(), queue.begin() + k, queue.end(), topk_greater);
   else
@@ -39,13 +54,27 @@ bool topk_contains(const double* row, int64_t n, int64_t k, int64_t target, std:
 }
 
 // torch.argmax: the first maximal index, a NaN being the maximum.
-int64_t argmax(const double* row, int64_t n) {
+template <class T>
+int64_t argmax(const T* row, int64_t n) {
   int64_t best = 0;
   for (int64_t j = 0; j < n; ++j) {
     if (std::isnan(row[j])) return j;
     if (row[j] > row[best]) best = j;
   }
   return best;
+}
+
+// Appends each row's predicted class and top-k hit. Float rows are read as they are (a float ->
+// double copy of the batch cost more than the metrics); comparisons are the same in either type.
+template <class T>
+void score_rows(const T* x, const int64_t* y, int64_t N, int64_t C, int64_t k, std::vector<int32_t>& pred,
+                std::vector<uint8_t>& hit) {
+  std::vector<Elem> queue;
+  for (int64_t i = 0; i < N; ++i) {
+    const T* row = x + i * C;
+    pred.push_back(static_cast<int32_t>(argmax(row, C)));
+    hit.push_back(topk_contains(row, C, k, y[i], queue) ? 1 : 0);
+  }
 }
 
 double ratio(double num, double den) { return den > 0 ? num / den : 0.0; }
@@ -91,10 +120,12 @@ void MetricAccumulator::add(const Tensor& logits, const Tensor& labels, const Te
             has_group_ == Has::kYes ? "given" : "not given", " for earlier batches but ",
             with_group == Has::kYes ? "are" : "are not", " for this one");
 
-  // Detached: training loops pass logits that still carry their graph.
-  const Tensor x = logits.detach().cpu().to(kDouble).contiguous();
-  const Tensor y = labels.cpu().to(kLong).contiguous();
-  const double* xp = x.data_ptr<double>();
+  // Detached: training loops pass logits that still carry their graph. Half and bfloat16 become
+  // float, exactly.
+  Tensor x = logits.detach().cpu();
+  if (x.dtype() != kFloat && x.dtype() != kDouble) x = x.to(kFloat);
+  x = x.contiguous();
+  const Tensor y = labels.dtype() == kLong ? labels.cpu().contiguous() : labels.cpu().to(kLong).contiguous();
   const int64_t* yp = y.data_ptr<int64_t>();
   for (int64_t i = 0; i < N; ++i)
     ARK_CHECK(yp[i] >= 0 && yp[i] < C, "MetricAccumulator::add: label ", yp[i], " at row ", i, " is out of range for ",
@@ -103,13 +134,11 @@ void MetricAccumulator::add(const Tensor& logits, const Tensor& labels, const Te
   if (losses.defined()) l = losses.detach().cpu().to(kDouble).contiguous();
 
   // Everything is checked: from here on nothing throws except allocation.
-  std::vector<Elem> queue;
-  for (int64_t i = 0; i < N; ++i) {
-    const double* row = xp + i * C;
-    truth_.push_back(static_cast<int32_t>(yp[i]));
-    pred_.push_back(static_cast<int32_t>(argmax(row, C)));
-    topk_hit_.push_back(topk_contains(row, C, k_, yp[i], queue) ? 1 : 0);
-  }
+  truth_.insert(truth_.end(), yp, yp + N);  // in [0, C), C < 2^31
+  if (x.dtype() == kFloat)
+    score_rows(x.data_ptr<float>(), yp, N, C, k_, pred_, topk_hit_);
+  else
+    score_rows(x.data_ptr<double>(), yp, N, C, k_, pred_, topk_hit_);
   if (l.defined()) {
     const double* lp = l.data_ptr<double>();
     loss_.insert(loss_.end(), lp, lp + N);
