@@ -391,8 +391,10 @@ ModelArg load_model_arg(const std::string& arg, const ModelArgOptions& o) {
     } else {
       load_text_folder(m, path, "", std::nullopt, o);
       m.base_name = path.string();
-      if (o.hash_weights && fs::is_regular_file(path / "model.safetensors", ec))
-        m.base_sha256 = pretrained::sha256_file(path / "model.safetensors");
+      // One weights file is hashed; a sharded checkpoint has no single sha256 to record.
+      for (const char* f : {"model.safetensors", "pytorch_model.bin"})
+        if (o.hash_weights && m.base_sha256.empty() && fs::is_regular_file(path / f, ec))
+          m.base_sha256 = pretrained::sha256_file(path / f);
     }
     return m;
   }

@@ -21,6 +21,7 @@
 #include "ark/datasets/transforms.h"
 #include "ark/io/safetensors.h"
 #include "ark/models/bert.h"
+#include "ark/models/gpt2.h"
 #include "ark/models/hf.h"
 #include "ark/models/registry.h"
 #include "ark/pretrained/load_weights.h"
@@ -273,6 +274,102 @@ TEST_F(CliPredict, TextClassifierBatchedMatchesOneAtATime) {
   for (size_t k = 0; k < 2; ++k) {
     EXPECT_EQ(one[k]["index"], j[1]["predictions"][k]["index"]);
     EXPECT_NEAR(one[k]["probability"].get<double>(), j[1]["predictions"][k]["probability"].get<double>(), 1e-6);
+  }
+}
+
+TEST_F(CliPredict, TextRunFolderUsesItsClassesAndMaxLength) {
+  // A text run folder as finetune writes it: a Hugging Face folder whose config.json also holds
+  // ark_run (the class names, the tokenizer's max_length).
+  const fs::path d = dir_ / "textrun";
+  fs::create_directories(d);
+  for (const char* f : {"vocab.txt", "model.safetensors"}) fs::copy_file(dir_ / "bert" / f, d / f, fs::copy_options::overwrite_existing);
+  json config = json::parse(slurp(dir_ / "bert" / "config.json"));
+  config["ark_run"] = {{"version", 1}, {"kind", "text"}, {"task", "classification"},
+                       {"architecture", "BertForSequenceClassification"}, {"classes", {"neg", "pos"}},
+                       {"tokenizer", {{"files", {"vocab.txt"}}, {"max_length", 5}}}};
+  std::ofstream(d / "config.json") << config.dump(1);
+  const std::string text = "the cat sat on the mat";
+  const Run r = ark(d.string() + " '" + text + "' --json");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const json preds = json::parse(r.out)[0]["predictions"];
+
+  auto module = models::hf::from_pretrained(dir_ / "bert");
+  auto* model = dynamic_cast<models::BertForSequenceClassificationImpl*>(module.get());
+  ASSERT_NE(model, nullptr);
+  auto tok = tokenizers::from_folder((dir_ / "bert").string());
+  tokenizers::EncodeOptions eo;
+  eo.truncation = tokenizers::Truncation::kLongestFirst;
+  eo.max_length = 5;
+  auto ids = tok->encode_plus(text, std::nullopt, eo).ids;
+  ASSERT_EQ(ids.size(), 5u);  // [CLS] the cat sat [SEP]
+  InferenceMode guard;
+  const Tensor p =
+      softmax(model->forward(from_blob(ids.data(), {1, 5}, kLong).clone()).logits, 1).contiguous();
+  ASSERT_EQ(preds.size(), 2u);
+  for (const auto& pred : preds) {
+    const int c = pred["index"].get<int>();
+    EXPECT_EQ(pred["label"], c == 0 ? "neg" : "pos");  // the run's classes, not id2label
+    EXPECT_NEAR(pred["probability"].get<double>(), p.data_ptr<float>()[c], 1e-5);
+  }
+}
+
+TEST_F(CliPredict, Gpt2ClassifierWithoutPadTokenPadsWithEos) {
+  // GPT-2 classifies from the last token that is not padding, and its checkpoints have no pad
+  // token: the CLI pads with EOS (HF's recipe), so a batch of texts of different lengths gives
+  // what each text gives alone.
+  const fs::path d = dir_ / "gpt2cls";
+  fs::create_directories(d);
+  // GPT-2's bytes_to_unicode: the printable bytes stand for themselves, the others for 256 + n.
+  json vocab = json::object();
+  int n = 0;
+  for (int b = 0; b < 256; ++b) {
+    const bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+    const int c = printable ? b : 256 + n++;
+    std::string u;
+    if (c < 0x80) u += static_cast<char>(c);
+    else {
+      u += static_cast<char>(0xC0 | (c >> 6));
+      u += static_cast<char>(0x80 | (c & 0x3F));
+    }
+    vocab[u] = b;
+  }
+  vocab["<|endoftext|>"] = 257;  // 256 unused: ids need not be dense
+  std::ofstream(d / "vocab.json") << vocab.dump();
+  std::ofstream(d / "merges.txt") << "#version: 0.2\n";
+  json config = {{"model_type", "gpt2"}, {"architectures", {"GPT2ForSequenceClassification"}}, {"vocab_size", 258},
+                 {"n_positions", 64}, {"n_embd", 16}, {"n_layer", 1}, {"n_head", 2}, {"bos_token_id", 257},
+                 {"eos_token_id", 257}, {"id2label", {{"0", "no"}, {"1", "yes"}}}};
+  manual_seed(3);
+  models::GPT2ForSequenceClassification m(models::GPT2Config::from_json(config));
+  {
+    NoGradGuard no_grad;
+    for (auto& p : m.parameters())
+      if (p.dim() == 2) nn::init::normal_(p, 0.0, 0.3);
+  }
+  io::save_safetensors((d / "model.safetensors").string(), m.state_dict());
+  std::ofstream(d / "config.json") << config.dump(1);
+
+  const std::vector<std::string> texts = {"hello there, world", "ok", "a b c d e f"};
+  const Run r = ark(d.string() + " '" + texts[0] + "' '" + texts[1] + "' '" + texts[2] + "' --json");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const json j = json::parse(r.out);
+  ASSERT_EQ(j.size(), 3u);
+  config["pad_token_id"] = 257;  // as the CLI sets it
+  models::GPT2ForSequenceClassification ref(models::GPT2Config::from_json(config));
+  load_weights(ref, (d / "model.safetensors").string());
+  ref.eval();  // no dropout
+  auto tok = tokenizers::from_folder(d.string());
+  InferenceMode guard;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    SCOPED_TRACE(texts[i]);
+    auto ids = tok->encode(texts[i]);
+    const Tensor p = softmax(ref.forward(from_blob(ids.data(), {1, static_cast<int64_t>(ids.size())}, kLong).clone()), 1)
+                         .contiguous();
+    for (const auto& pred : j[i]["predictions"]) {
+      const int c = pred["index"].get<int>();
+      EXPECT_EQ(pred["label"], c == 0 ? "no" : "yes");
+      EXPECT_NEAR(pred["probability"].get<double>(), p.data_ptr<float>()[c], 1e-5);
+    }
   }
 }
 
