@@ -419,6 +419,7 @@ ModelArg load_model_arg(const std::string& arg, const ModelArgOptions& o) {
   const pretrained::PullOptions po = pull_options(o);
   pretrained::Pulled pulled;
   try {
+    pretrained::InterruptHandlers handlers;  // Ctrl-C during a download: clean cache, exit 130
     pulled = pretrained::pull(arg, po);
   } catch (const pretrained::DownloadError& e) {
     // The transfer's message names the file; say which model it was for.

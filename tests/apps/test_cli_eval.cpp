@@ -164,6 +164,20 @@ TEST_F(CliEval, GroupByReportsEachGroupAndTheGap) {
     EXPECT_NE(h.out.find(s), std::string::npos) << s << "\n" << h.out;
 }
 
+TEST_F(CliEval, AnUndecodableImageIsSkippedAndCounted) {
+  const fs::path data = dir_ / "with_bad";
+  fs::create_directories(data);
+  fs::copy(ref_ + "/data", data, fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+  std::ofstream(data / "cat" / "zz_broken.png") << "not an image";
+  const Run r = ark(run() + " --data " + data.string() + " --json");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const json j = json::parse(r.out);
+  EXPECT_EQ(j["count"].get<int64_t>(), 8);
+  EXPECT_EQ(j["skipped"].get<int64_t>(), 1);
+  EXPECT_DOUBLE_EQ(j["accuracy"].get<double>(), expected_["accuracy"].get<double>());
+  EXPECT_NE(r.err.find("zz_broken.png"), std::string::npos) << r.err;
+}
+
 TEST_F(CliEval, BadData) {
   // A class the model does not know: an error naming it, not a silently wrong score.
   const fs::path data = dir_ / "birds";
