@@ -52,6 +52,8 @@ void run_eval(const EvalArgs& a) {
   ModelArg m = load_model_arg(a.model, o);
   if (m.text && !m.architecture.ends_with("ForSequenceClassification"))
     throw CommandError(kUsage, "eval: " + a.model + " is a " + m.architecture + ", not a classifier");
+  if (!m.text && m.vision->num_classes() == 0)
+    throw CommandError(kUsage, "eval: " + a.model + " has no classifier head (its weights end at the features)");
   const int64_t num_outputs =
       m.text ? models::detail::config_num_labels(m.hf_config, 2) : m.vision->num_classes();
 

@@ -240,6 +240,8 @@ void run_predict(const PredictArgs& a) {
     }
     predict_texts(m, texts, a, results);
   } else {
+    if (m.vision->num_classes() == 0)
+      throw CommandError(kUsage, "predict: " + a.model + " has no classifier head (its weights end at the features)");
     std::vector<std::string> files = a.inputs;
     if (!a.file.empty()) {
       auto lines = read_text_lines(a.file);  // a list of image paths

@@ -198,6 +198,11 @@ TEST_F(CliPredict, BadModelArguments) {
   const json j = json::parse(r.out);
   ASSERT_EQ(j[0]["predictions"].size(), 2u);
   EXPECT_EQ(j[0]["predictions"][0]["label"].get<std::string>().rfind("class ", 0), 0u);
+  // Weights without a head (features only) cannot classify.
+  io::save_safetensors((dir_ / "headless.safetensors").string(), models::create("resnet18", {.num_classes = 0})->state_dict());
+  r = ark((dir_ / "headless.safetensors").string() + " " + image("img0.png") + " --arch resnet18");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("no classifier head"), std::string::npos) << r.err;
   // An architecture that does not exist, a name that is neither a file nor a model, a path that
   // is not there, a folder that is no model.
   r = ark(ref_ + "/resnet18_2.pth " + image("img0.png") + " --arch resnet19");
