@@ -8,11 +8,10 @@
 //      closest names).
 #include "model_arg.h"
 
-#include <sys/stat.h>
-
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
-#include <set>
+#include <map>
 
 #include "ark/core/error.h"
 #include "ark/models/bert.h"

@@ -9,9 +9,8 @@
 // read, else 5. --cam (one image, vision models) writes where the model looked (Grad-CAM for
 // CNNs, attention rollout for ViT) over the input as the model saw it: resized, centre-cropped
 // and un-normalised.
-#include <sys/stat.h>
-
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
