@@ -42,6 +42,9 @@ void add_info(CLI::App& app);
 void add_pull(CLI::App& app);
 void add_cache(CLI::App& app);
 void add_generate(CLI::App& app);
+void add_finetune(CLI::App& app);
+void add_predict(CLI::App& app);
+void add_eval(CLI::App& app);
 
 /// A weights argument that is not an existing file but a pretrained name (registry entry, bare
 /// architecture, hf:...) is pulled (honouring ARK_OFFLINE) and resolved to its weights file,

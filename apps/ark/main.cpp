@@ -18,6 +18,9 @@ int main(int argc, char** argv) {
   ark::cli::add_pull(app);
   ark::cli::add_cache(app);
   ark::cli::add_generate(app);
+  ark::cli::add_finetune(app);
+  ark::cli::add_predict(app);
+  ark::cli::add_eval(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
