@@ -18,10 +18,25 @@ $(BUILD)/CMakeCache.txt:
 build: setup $(BUILD)/CMakeCache.txt
 	@cmake --build $(BUILD) -j $(JOBS)
 
-# For now the main job is the classic libtorch MNIST program trained on Fashion-MNIST.
-demo: build
-	@mkdir -p $(BUILD)/demo && ln -sfn /usr/share/datasets/fashion-mnist $(BUILD)/demo/data
-	@cd $(BUILD)/demo && ../tests/libtorch_mnist
+# The main job: transfer learning. The one real ImageNet-derived backbone that can be had offline
+# (nsfwjs' Keras MobileNetV2, served by the local mirror) is fine-tuned on a Fashion-MNIST subset,
+# evaluated on held-out test images, and asked where it looks (Grad-CAM) on one of them. Keras
+# BatchNorm momentum (0.001) is too slow for a short fine-tune: --bn-momentum 0.1 (about 0.8 val
+# accuracy after 2 epochs on 3000 images, where a linear probe of the frozen features gets 0.75).
+DEMO_DATA ?= /usr/share/datasets/fashion-mnist
+DEMO_ARGS ?= --max-samples 3000 --val-max-samples 1000 --input-size 96 --epochs 2 --batch-size 32 --lr 1e-3 --bn-momentum 0.1 --seed 0
+demo: build mirror
+	@rm -rf $(BUILD)/demo && mkdir -p $(BUILD)/demo
+	@ARK_ENDPOINT=$${ARK_MIRROR:-$$HOME/.cache/ark/mirror} ARK_HOME=$(BUILD)/demo/cache $(BUILD)/apps/ark finetune \
+	  mobilenet_v2_keras.nsfwjs --data $(DEMO_DATA)/train-images-idx3-ubyte.gz \
+	  --val-data $(DEMO_DATA)/t10k-images-idx3-ubyte.gz $(DEMO_ARGS) --out $(BUILD)/demo/run
+	@$(BUILD)/apps/ark eval $(BUILD)/demo/run --data $(DEMO_DATA)/t10k-images-idx3-ubyte.gz --max-samples 2000 \
+	  --confusion $(BUILD)/demo/confusion.png
+	@/usr/bin/python3 -c "import gzip, sys; from PIL import Image; d = gzip.open(sys.argv[1]).read(); \
+	  Image.frombytes('L', (28, 28), d[16:16 + 784]).save(sys.argv[2])" \
+	  $(DEMO_DATA)/t10k-images-idx3-ubyte.gz $(BUILD)/demo/sample.png
+	@$(BUILD)/apps/ark predict $(BUILD)/demo/run $(BUILD)/demo/sample.png --topk 3 --cam $(BUILD)/demo/cam.png
+	@echo "demo: run folder $(BUILD)/demo/run (metrics.jsonl, loss.png, accuracy.png, confusion.png), Grad-CAM $(BUILD)/demo/cam.png"
 
 # The offline mirror of pretrained weights (ARK_ENDPOINT=~/.cache/ark/mirror ark pull NAME).
 mirror: build

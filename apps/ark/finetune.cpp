@@ -74,6 +74,7 @@ struct FinetuneArgs {
   int64_t max_samples = 0, val_max_samples = 0;
   double max_bad_fraction = 0.05;
   double clip_grad = 0;
+  std::optional<double> bn_momentum;
   bool offline = false;
 };
 
@@ -107,7 +108,8 @@ json hyperparameters(const FinetuneArgs& a) {
           {"block_size", a.block_size},
           {"max_samples", a.max_samples},
           {"val_max_samples", a.val_max_samples},
-          {"clip_grad", a.clip_grad}};
+          {"clip_grad", a.clip_grad},
+          {"bn_momentum", a.bn_momentum ? json(*a.bn_momentum) : json()}};
 }
 
 // ---- the learning-rate schedule: a pure function of the optimizer step ----
@@ -685,6 +687,11 @@ void Trainer::setup_training() {
   } else {
     head.push_back(model_.vision->classifier());
   }
+  if (a_.bn_momentum) {
+    for (const auto& item : module().named_modules()) {
+      if (auto* bn = item.value()->as<nn::BatchNormImplBase>()) bn->options.momentum(*a_.bn_momentum);
+    }
+  }
   params_ = describe_params(module(), head);
   frozen_ = frozen_mask(params_, a_.freeze);
   const auto groups = make_groups(params_, a_);
@@ -1120,6 +1127,9 @@ void add_finetune(CLI::App& app) {
   cmd->add_option("--max-samples", args->max_samples, "Use the first N training samples")->check(CLI::NonNegativeNumber);
   cmd->add_option("--val-max-samples", args->val_max_samples, "Use the first N samples of --val-data")->check(CLI::NonNegativeNumber);
   cmd->add_option("--max-bad-fraction", args->max_bad_fraction, "Stop when more than this fraction of files cannot be read (default 0.05)")->check(CLI::Range(0.0, 1.0));
+  cmd->add_option_function<double>("--bn-momentum", [args](double v) { args->bn_momentum = v; },
+                                   "BatchNorm running-stat momentum, PyTorch's convention (Keras models keep 0.001: "
+                                   "too slow to adapt to new data in a short fine-tune)")->check(CLI::Range(0.0, 1.0));
   cmd->add_flag("--offline", args->offline, "No network: use the cache only");
   cmd->callback([args] {
     FinetuneArgs a = *args;
