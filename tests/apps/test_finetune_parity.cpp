@@ -73,8 +73,11 @@ class FinetuneParity : public ::testing::Test {
 
   // Runs `ark finetune` with the reference's command line; returns metrics.jsonl's rows.
   std::vector<json> run_ark(const json& ref) {
-    // Appends only: GCC 12 misreads `" x " + std::string` chains (-Wrestrict).
-    std::string cmd = ARK_CLI;
+    // Appends only: GCC 12 misreads `" x " + std::string` chains (-Wrestrict). Passive OpenMP
+    // waiting: this test is about numbers, not speed, and spinning threads on a busy 2-core CI
+    // machine (ctest -j2) made a 2 s run take 70 s.
+    std::string cmd = "OMP_WAIT_POLICY=passive ";
+    cmd.append(ARK_CLI);
     cmd.append(" finetune ").append(quote(ref["model"].get<std::string>()));
     for (const auto& a : ref["ark_args"]) cmd.append(" ").append(quote(a.get<std::string>()));
     const fs::path run = dir_ / "run";

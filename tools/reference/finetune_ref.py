@@ -347,7 +347,7 @@ class TextTask:
         return self.logits(self.vids[lo:hi]), self.vy[lo:hi]
 
 
-def train(a):
+def train(a, verbose=True):
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)  # nothing should draw from it (no dropout); fixed anyway
     task = TextTask(a) if os.path.isdir(a.model) else VisionTask(a)
@@ -390,7 +390,8 @@ def train(a):
             "val_loss": vloss / nv, "val_accuracy": int((pred == task.vy).sum()) / nv, "val_top5": top5 / nv,
             "val_macro_f1": macro_f1(pred, task.vy, len(task.classes)), "lr": lr, "seconds": time.time() - t0,
         })
-        print(json.dumps(epochs[-1]), file=sys.stderr)
+        if verbose:
+            print(json.dumps(epochs[-1]), file=sys.stderr)
     return {"epochs": epochs, "val_accuracy": epochs[-1]["val_accuracy"]}
 
 
@@ -470,7 +471,7 @@ def main():
         if model is None:
             result = {"skipped": args}
         else:
-            result = train(parser().parse_args([model] + args + ["--out", out]))
+            result = train(parser().parse_args([model] + args + ["--out", out]), verbose=False)
             result.update({"model": model, "ark_args": args})
         a = SimpleNamespace(out=out)
     with open(a.out + ".tmp", "w") as f:
