@@ -127,6 +127,16 @@ class Backend {
   virtual void channel_grad_sums(const Tensor& grad, const Tensor& in, const Tensor& mean, const Tensor& sum_g,
                                  const Tensor& sum_gx) = 0;
 
+  /// One Adam/AdamW update of contiguous float32 tensors of equal size, in one pass: the float
+  /// arithmetic of optim/adam.cpp's tensor-op sequence, bit for bit (see AdamStep).
+  struct AdamStep {
+    double decay = 1;                 // param *= decay first (AdamW's 1 - lr * wd); 1: skipped
+    double beta1 = 0.9, one_minus_beta1 = 0.1, beta2 = 0.999, one_minus_beta2 = 0.001;
+    double bias_correction2_sqrt = 1, eps = 1e-8, neg_step_size = 0;
+  };
+  virtual void adam_step(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq,
+                         const AdamStep& s) = 0;
+
   // Indexing. Index tensors are int64.
   virtual void index_select(const Tensor& in, int64_t dim, const Tensor& index, const Tensor& out) = 0;
   virtual void index_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src) = 0;

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "ark/autograd/grad_mode.h"
+#include "ark/backend/backend.h"
 #include "ark/ops/ops.h"
 #include "ark/optim/adam.h"
 #include "ark/optim/adamw.h"
@@ -20,17 +21,33 @@ ARK_NO_FP_CONTRACT double decay_factor(double lr, double weight_decay) { return 
 
 namespace detail {
 void adam_update(Tensor& param, const Tensor& grad, AdamParamState& state, double lr, double beta1, double beta2,
-                 double eps, bool amsgrad) {
+                 double eps, bool amsgrad, double decay, bool fused) {
   Tensor& exp_avg = state.exp_avg();
   Tensor& exp_avg_sq = state.exp_avg_sq();
-  exp_avg.mul_(beta1).add_(grad, 1 - beta1);
-  exp_avg_sq.mul_(beta2).addcmul_(grad, grad, 1 - beta2);
-
   const double step = static_cast<double>(state.step());
   const double bias_correction1 = 1 - std::pow(beta1, step);
   const double bias_correction2 = 1 - std::pow(beta2, step);
   const double step_size = lr / bias_correction1;
   const double bias_correction2_sqrt = std::sqrt(bias_correction2);
+  const auto plain = [&](const Tensor& t) {
+    return t.dtype() == kFloat && t.is_contiguous() && t.device() == param.device() && t.numel() == param.numel();
+  };
+  if (fused && !amsgrad && plain(param) && plain(grad) && plain(exp_avg) && plain(exp_avg_sq)) {
+    Backend::AdamStep s;
+    s.decay = decay;
+    s.beta1 = beta1;
+    s.one_minus_beta1 = 1 - beta1;
+    s.beta2 = beta2;
+    s.one_minus_beta2 = 1 - beta2;
+    s.bias_correction2_sqrt = bias_correction2_sqrt;
+    s.eps = eps;
+    s.neg_step_size = -step_size;
+    backend_for(param).adam_step(param, grad, exp_avg, exp_avg_sq, s);
+    return;
+  }
+  if (decay != 1.0) param.mul_(decay);
+  exp_avg.mul_(beta1).add_(grad, 1 - beta1);
+  exp_avg_sq.mul_(beta2).addcmul_(grad, grad, 1 - beta2);
 
   Tensor denom;
   if (amsgrad) {
@@ -151,8 +168,9 @@ Tensor AdamW::step(LossClosure closure) {
       const Tensor grad = o.maximize() ? -param.grad() : param.grad();
       auto& state = static_cast<AdamParamState&>(param_state(param, o));
       state.step() += 1;
-      param.mul_(decay_factor(o.lr(), o.weight_decay()));  // decoupled weight decay, applied unconditionally as PyTorch
-      detail::adam_update(param, grad, state, o.lr(), beta1, beta2, o.eps(), o.amsgrad());
+      // Decoupled weight decay, as PyTorch applies it (a factor of exactly 1 changes nothing).
+      detail::adam_update(param, grad, state, o.lr(), beta1, beta2, o.eps(), o.amsgrad(),
+                          decay_factor(o.lr(), o.weight_decay()));
     }
   }
   return loss;

@@ -56,9 +56,11 @@ class Adam : public Optimizer {
 };
 
 namespace detail {
-/// The moment update and parameter step Adam and AdamW share (everything after weight decay).
+/// The moment update and parameter step Adam and AdamW share, after AdamW's decoupled decay
+/// `param *= decay` (1: none). Contiguous float32 tensors take the backend's fused one-pass
+/// kernel (bit-identical); `fused = false` forces the tensor-op sequence (tests compare the two).
 void adam_update(Tensor& param, const Tensor& grad, AdamParamState& state, double lr, double beta1, double beta2,
-                 double eps, bool amsgrad);
+                 double eps, bool amsgrad, double decay = 1.0, bool fused = true);
 std::unique_ptr<OptimizerParamState> adam_make_state(const Tensor& param, bool amsgrad);
 void adam_check_options(const char* name, double lr, double beta1, double beta2, double eps, double weight_decay);
 }  // namespace detail

@@ -41,6 +41,8 @@ class CpuBackend final : public Backend {
   void channel_affine(const Tensor& in, const Tensor& scale, const Tensor& shift, const Tensor& out) override;
   void channel_grad_sums(const Tensor& grad, const Tensor& in, const Tensor& mean, const Tensor& sum_g,
                          const Tensor& sum_gx) override;
+  void adam_step(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq,
+                 const AdamStep& s) override;
   void index_select(const Tensor& in, int64_t dim, const Tensor& index, const Tensor& out) override;
   void index_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src) override;
   void gather(const Tensor& in, int64_t dim, const Tensor& index, const Tensor& out) override;
