@@ -60,6 +60,7 @@ fuzz: setup
 
 bench: build
 	@tools/bench/run.sh $(BUILD)
+	@tools/bench/finetune_bench.sh $(BUILD)
 
 install: build
 	@cmake --install $(BUILD)

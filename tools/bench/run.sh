@@ -4,6 +4,7 @@
 #   tools/bench/run.sh BUILD_DIR [GROUP...]        (make bench: BUILD_DIR = build, all groups)
 #
 # Groups: overhead matmul eltwise conv_b1 conv_b16 bottleneck mnist mnist_layers models memory text text_memory
+# (`ark finetune` end to end against a PyTorch training script is tools/bench/finetune_bench.sh; make bench runs both)
 # (default: these), llama_bf16 (ark only, a 1.1B model: only when named).
 # Each group runs in its own process per side, so memory's peak-RSS figure sees only its own work.
 # Environment:
@@ -24,7 +25,7 @@
 set -euo pipefail
 
 if [[ $# -lt 1 ]]; then
-  sed -n '2,21p' "$0" >&2
+  sed -n '2,22p' "$0" >&2
   exit 2
 fi
 BUILD=$1
