@@ -427,6 +427,7 @@ class Trainer {
   json validate();
   void save_checkpoint(bool best);
   void write_outputs(bool final_model);
+  json base_model_json() const;
   void set_frozen_for_epoch(int64_t epoch);
   void set_train_mode();
   Tensor logits_of(const datasets::Batch& b);
@@ -911,6 +912,19 @@ void Trainer::restore(const fs::path& checkpoint) {
            std::to_string(s_.batch) + ", step " + std::to_string(s_.step));
 }
 
+/// The model this run started from. An earlier run is named as itself (its folder and the hash
+/// of its model.safetensors), with that run's own base inside, so the chain back to the
+/// pretrained weights (and their licence) stays in the record.
+json Trainer::base_model_json() const {
+  json base = {{"name", model_.run_folder ? model_.run_folder->string() : model_.base_name},
+               {"sha256", model_.base_sha256},
+               {"license", model_.license}};
+  if (model_.run_folder && model_.run_config.contains("ark_run")) {
+    base["base_model"] = model_.run_config["ark_run"].value("base_model", json::object());
+  }
+  return base;
+}
+
 void Trainer::write_outputs(bool final_model) {
   // metrics.jsonl is rewritten whole from the history (which the checkpoint holds), so a crash
   // between a checkpoint and this write never loses or duplicates a line.
@@ -946,7 +960,7 @@ void Trainer::write_outputs(bool final_model) {
               {"task", lm() ? "lm" : "classification"},
               {"architecture", model_.architecture},
               {"classes", classes_},
-              {"base_model", {{"name", model_.base_name}, {"sha256", model_.base_sha256}, {"license", model_.license}}},
+              {"base_model", base_model_json()},
               {"data", {{"path", a_.data}, {"val_path", a_.val_data}, {"sha256", data_sha256_},
                         {"train_samples", lm() ? lm_train_.size() : train_.samples.size()},
                         {"val_samples", lm() ? lm_val_.size() : val_.samples.size()}}},

@@ -170,6 +170,14 @@ TEST_F(FinetuneCli, RunFolderIsAModelWithMetricsPlotsAndCheckpoints) {
   ASSERT_EQ(ark("finetune " + base_args(weights, data) + " --out " + again.string()).rc, 0);
   EXPECT_TRUE(same_bytes(run / "model.safetensors", again / "model.safetensors"));
 
+  // A run folder is a base model for another fine-tune (same classes: its head is kept).
+  const CliResult more = ark("finetune " + run.string() + " --data " + data.string() +
+                             " --epochs 1 --batch-size 4 --threads 1 --val-split 0 --out " + path("more").string());
+  ASSERT_EQ(more.rc, 0) << more.err;
+  EXPECT_EQ(json::parse(slurp(path("more") / "config.json")).at("ark_run").at("base_model").at("name"), run.string());
+  EXPECT_EQ(json::parse(slurp(path("more") / "config.json")).at("ark_run").at("preprocess").at("input_size"),
+            json({3, 32, 32}));
+
   // A second run into the same folder without --resume is refused, and the folder is untouched.
   const std::string before = slurp(run / "model.safetensors");
   const CliResult twice = ark("finetune " + base_args(weights, data) + " --out " + run.string());
@@ -356,6 +364,12 @@ TEST_F(FinetuneCli, FreezeSchedulesAndAccumulation) {
     const bool same = ark::equal(item.value(), before[item.key()]);
     EXPECT_EQ(same, item.key().rfind("fc.", 0) != 0) << item.key();
   }
+  // --unfreeze-at 2: the backbone trains from the second epoch.
+  r = ark("finetune " + base_args(weights, data) + " --freeze backbone --unfreeze-at 2 --epochs 2 --val-split 0 --out " +
+          path("unfrozen").string());
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const auto unfrozen = ark::io::load_safetensors((path("unfrozen") / "model.safetensors").string()).tensors;
+  EXPECT_FALSE(ark::equal(unfrozen["layer1.0.conv1.weight"], before["layer1.0.conv1.weight"]));
   // Up to a stage: layer2 and before frozen, layer3 trains.
   r = ark("finetune " + base_args(weights, data) + " --freeze layer2 --epochs 1 --val-split 0 --out " + path("stage").string());
   ASSERT_EQ(r.rc, 0) << r.err;
@@ -368,7 +382,8 @@ TEST_F(FinetuneCli, FreezeSchedulesAndAccumulation) {
   // Every scheduler and optimizer runs; accumulation, warmup, layer decay and early stop too.
   for (const std::string extra : {"--scheduler step --step-size 1", "--scheduler onecycle", "--scheduler constant --warmup 2",
                                   "--optimizer adamw --layer-decay 0.7 --grad-accum 2", "--backbone-lr 0.001 --label-smoothing 0.1",
-                                  "--early-stop 1 --epochs 4 --lr 1e-9", "--max-steps 3"}) {
+                                  "--early-stop 1 --epochs 4 --lr 1e-9", "--max-steps 3",
+}) {
     const fs::path out = path("s" + std::to_string(std::hash<std::string>{}(extra) % 100000));
     r = ark("finetune " + base_args(weights, data) + " " + extra + " --out " + out.string());
     EXPECT_EQ(r.rc, 0) << extra << "\n" << r.err;
