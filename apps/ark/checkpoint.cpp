@@ -35,7 +35,10 @@ bool is_step_folder(const fs::path& p) {
 
 /// Replaces the symbolic link `link` by one to `target` (relative) atomically.
 void point_link(const fs::path& link, const fs::path& target) {
-  const fs::path tmp = link.parent_path() / ("." + link.filename().string() + ".new");
+  std::string name = ".";  // appends, not "." + ...: GCC 12 misreads that as an overlapping copy (-Wrestrict)
+  name += link.filename().string();
+  name += ".new";
+  const fs::path tmp = link.parent_path() / name;
   std::error_code ec;
   fs::remove(tmp, ec);
   fs::create_directory_symlink(target.filename(), tmp, ec);
@@ -60,8 +63,10 @@ void fsync_path(const fs::path& path) {
 
 void write_file_atomic(const fs::path& path, const std::string& bytes) {
   static std::atomic<int> counter{0};
-  const fs::path tmp = path.parent_path() / ("." + path.filename().string() + ".tmp-" + std::to_string(::getpid()) +
-                                             "-" + std::to_string(counter++));
+  std::string name = ".";  // appends: see point_link
+  name += path.filename().string();
+  name += ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+  const fs::path tmp = path.parent_path() / name;
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     ARK_CHECK(out.good(), "cannot write '", path.string(), "': ", std::strerror(errno));
