@@ -26,6 +26,7 @@
 #include "ark/pretrained/load_weights.h"
 #include "ark/tokenizers/tokenizer.h"
 #include "support/reference.h"
+#include "vision_run_fixture.h"
 
 namespace fs = std::filesystem;
 using namespace ark;
@@ -33,12 +34,7 @@ using nlohmann::json;
 
 namespace {
 
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
+using ark::test::slurp;
 
 class CliEval : public ::testing::Test {
  protected:
@@ -46,19 +42,7 @@ class CliEval : public ::testing::Test {
     ref_ = ark::test::reference_file("predict_ref.py", "predict_ref");
     expected_ = json::parse(slurp(fs::path(ref_) / "ref.json"));
     dir_ = fs::temp_directory_path() / ("ark_cli_eval_" + std::to_string(::getpid()));
-    fs::create_directories(dir_ / "run");
-    auto model = models::create("resnet18", {.num_classes = 2});
-    load_weights(*model, ref_ + "/resnet18_2.pth");
-    io::save_safetensors((dir_ / "run" / "model.safetensors").string(), model->state_dict());
-    json run = {{"version", 1},
-                {"kind", "vision"},
-                {"task", "classification"},
-                {"architecture", "resnet18"},
-                {"model_options", {{"num_classes", 2}, {"in_chans", 3}, {"image_size", nullptr}}},
-                {"classes", expected_["classes"]},
-                {"preprocess", expected_["preprocess"]}};
-    std::ofstream(dir_ / "run" / "config.json") << json{{"ark_run", run}}.dump(1);
-    std::ofstream(dir_ / "run" / "labels.txt") << "cat\ndog\n";
+    ark::test::write_vision_run(dir_ / "run", ref_, expected_);
   }
   static void TearDownTestSuite() { fs::remove_all(dir_); }
 

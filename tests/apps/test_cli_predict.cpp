@@ -28,6 +28,7 @@
 #include "ark/pretrained/sha256.h"
 #include "ark/tokenizers/tokenizer.h"
 #include "support/reference.h"
+#include "vision_run_fixture.h"
 
 namespace fs = std::filesystem;
 using namespace ark;
@@ -35,12 +36,7 @@ using nlohmann::json;
 
 namespace {
 
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
+using ark::test::slurp;
 
 class CliPredict : public ::testing::Test {
  protected:
@@ -48,21 +44,8 @@ class CliPredict : public ::testing::Test {
     ref_ = ark::test::reference_file("predict_ref.py", "predict_ref");
     expected_ = json::parse(slurp(fs::path(ref_) / "ref.json"));
     dir_ = fs::temp_directory_path() / ("ark_cli_predict_" + std::to_string(::getpid()));
-    fs::create_directories(dir_ / "run");
-    // The run folder: torchvision's weights through ark's .pth reader, saved as finetune saves them.
-    auto model = models::create("resnet18", {.num_classes = 2});
-    load_weights(*model, ref_ + "/resnet18_2.pth");
-    io::save_safetensors((dir_ / "run" / "model.safetensors").string(), model->state_dict());
-    json run = {{"version", 1},
-                {"kind", "vision"},
-                {"task", "classification"},
-                {"architecture", "resnet18"},
-                {"model_options", {{"num_classes", 2}, {"in_chans", 3}, {"image_size", nullptr}}},
-                {"classes", expected_["classes"]},
-                {"preprocess", expected_["preprocess"]},
-                {"base_model", {{"name", "resnet18.tv_in1k"}, {"sha256", std::string(64, '0')}, {"license", "bsd-3-clause"}}}};
-    std::ofstream(dir_ / "run" / "config.json") << json{{"ark_run", run}}.dump(1);
-    std::ofstream(dir_ / "run" / "labels.txt") << "cat\ndog\n";
+    ark::test::write_vision_run(dir_ / "run", ref_, expected_,
+                                {{"name", "resnet18.tv_in1k"}, {"sha256", std::string(64, '0')}, {"license", "bsd-3-clause"}});
     write_text_model();
   }
   static void TearDownTestSuite() { fs::remove_all(dir_); }
