@@ -23,3 +23,40 @@ TEST(ConvWeightCache, InPlaceUpdatesInvalidateTheReorderedCopy) {
   EXPECT_TRUE(allclose(y1, conv2d(x, big[1].clone(), {}, 1, IntArrayRef{1}), 1e-5, 1e-5));
   EXPECT_FALSE(allclose(y0, y1));
 }
+
+// In training the forward keeps its input in oneDNN's blocked layout, and backward-data its
+// grad_out, for backward-weights to take. Gradients must be exactly those of convolutions that
+// share nothing: one input feeding two convolutions (a ResNet block and its downsample branch),
+// a second backward through a retained graph (the copies were taken by the first), and an input
+// whose storage is later reused are the cases where a stale or shared copy would show.
+TEST(ConvWeightCache, TrainingHandOffGivesTheGradientsOfIndependentConvolutions) {
+  manual_seed(1);
+  const Tensor x0 = randn({4, 32, 14, 14});
+  const Tensor w1_0 = randn({64, 32, 3, 3}) * 0.1, w2_0 = randn({64, 32, 1, 1}) * 0.1;
+  const Tensor r = randn({4, 64, 7, 7});
+  auto grads = [&](bool shared) {
+    Tensor x = x0.clone().requires_grad_(true);
+    Tensor w1 = w1_0.clone().requires_grad_(true), w2 = w2_0.clone().requires_grad_(true);
+    Tensor x2 = shared ? x : x.clone();  // a clone is another storage: nothing handed between the two
+    Tensor y = conv2d(x, w1, {}, 2, IntArrayRef{1}) + conv2d(x2, w2, {}, 2, IntArrayRef{0});
+    (y * r).sum().backward({}, /*retain_graph=*/true);
+    std::vector<Tensor> first = {x.grad().clone(), w1.grad().clone(), w2.grad().clone()};
+    for (Tensor* t : {&x, &w1, &w2}) t->mutable_grad() = Tensor();
+    (y * r).sum().backward();
+    return std::pair{first, std::vector<Tensor>{x.grad(), w1.grad(), w2.grad()}};
+  };
+  auto [shared_first, shared_second] = grads(true);
+  auto [apart_first, apart_second] = grads(false);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_TRUE(equal(shared_first[i], apart_first[i])) << i;
+    EXPECT_TRUE(equal(shared_second[i], shared_first[i])) << i;
+    EXPECT_TRUE(equal(apart_second[i], apart_first[i])) << i;
+  }
+  // Against float64 (no oneDNN, no hand-off): the gradients are right, not just consistent.
+  Tensor xd = x0.to(kDouble).requires_grad_(true), w1d = w1_0.to(kDouble).requires_grad_(true);
+  Tensor w2d = w2_0.to(kDouble).requires_grad_(true);
+  ((conv2d(xd, w1d, {}, 2, IntArrayRef{1}) + conv2d(xd, w2d, {}, 2, IntArrayRef{0})) * r.to(kDouble)).sum().backward();
+  EXPECT_TRUE(allclose(shared_first[0], xd.grad().to(kFloat), 1e-4, 1e-4));
+  EXPECT_TRUE(allclose(shared_first[1], w1d.grad().to(kFloat), 1e-4, 1e-4));
+  EXPECT_TRUE(allclose(shared_first[2], w2d.grad().to(kFloat), 1e-4, 1e-4));
+}

@@ -92,6 +92,10 @@ class Backend {
   // Convolution over NCHW with OIHW weights. 1-D convolution is the H = 1 case.
   struct ConvParams {
     int64_t stride[2], padding[2], dilation[2], groups;
+    // The weight gradient of this convolution will be asked for (training): a backend may keep
+    // derived copies of the forward's input, and of backward-input's grad_out, for
+    // conv2d_backward_weight to reuse (oneDNN: their blocked layouts, saving two reorders).
+    bool weight_grad_follows = false;
   };
   virtual void conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const Tensor& out,
                       const ConvParams& p) = 0;

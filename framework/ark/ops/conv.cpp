@@ -62,15 +62,18 @@ Tensor conv2d_impl(const Tensor& input, const Tensor& weight, const Tensor& bias
   Tensor x = detail::cast(input, ct).contiguous(), w = detail::cast(weight, ct).contiguous();
   Tensor b = bias.defined() ? detail::cast(bias, ct).contiguous() : Tensor();
   Tensor out = empty(out_shape, x.options());
-  backend_for(input).conv2d(x, w, b, out, p);
+  const bool grad = needs_grad(input, weight, bias);
+  Backend::ConvParams fp = p;
+  fp.weight_grad_follows = grad && autograd::requires_grad(weight);
+  backend_for(input).conv2d(x, w, b, out, fp);
   out = detail::cast(out, input.dtype());
-  if (needs_grad(input, weight, bias)) {
-    auto si = autograd::requires_grad(weight) ? save(input) : autograd::SavedTensor();
+  if (grad) {
+    auto si = fp.weight_grad_follows ? save(input) : autograd::SavedTensor();
     auto sw = save(weight);
     const bool has_bias = bias.defined();
     const DimVector in_sizes = input.sizes().vec();
     record("ConvolutionBackward0", {input, weight, bias}, out,
-           [si, sw, p, has_bias, in_sizes](const variable_list& g) -> variable_list {
+           [si, sw, p = fp, has_bias, in_sizes](const variable_list& g) -> variable_list {
              Tensor w = sw.get();
              Tensor gy = g[0].contiguous();
              if (GradMode::is_enabled()) {

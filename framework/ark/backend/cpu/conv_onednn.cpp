@@ -143,36 +143,61 @@ Staged stage_out(const memory::desc& want, const memory::desc& plain, void* ptr)
   return {user, b.mem, true, b};
 }
 
-// Weights reordered into oneDNN's layout are kept on the weight's storage: inference calls the
-// same convolution with unchanged weights again and again (a ResNet-50 forward would otherwise
-// reorder 100 MB of weights every time). The copy is reused while the storage's version (bumped
-// by every in-place update, e.g. an optimizer step), the offset and the layout are unchanged,
-// and it dies with the weights.
-struct ReorderedWeights {
+// A copy of a tensor's data in a primitive's layout, kept on the tensor's storage and valid while
+// the storage's version (bumped by every in-place update), the tensor's offset and the layout are
+// unchanged. It dies with the storage. Two uses:
+// - weights under no-grad: inference calls the same convolution with unchanged weights again and
+//   again (a ResNet-50 forward would otherwise reorder 100 MB of weights every time);
+// - activations in training: the forward's blocked input and backward-data's blocked grad_out are
+//   what backward-weights needs next, so it uses them instead of reordering again. The input's
+//   copy is taken off its storage there (the input may be a tensor the caller keeps); grad_out's
+//   stays for the other convolutions fed by the same gradient (a ResNet block and its downsample
+//   branch) and dies with it.
+struct DerivedCopy {
   uint32_t version;
   int64_t offset;
   memory::desc layout;
   Scratch buffer;
 };
+std::mutex derived_mu;
+
+// The storage's copy of `t` in layout `want`, or an empty Scratch.
+Scratch find_copy(const Tensor& t, const memory::desc& want, bool take) {
+  Storage& storage = *t.storage();
+  std::lock_guard<std::mutex> lock(derived_mu);
+  auto c = std::static_pointer_cast<DerivedCopy>(storage.backend_cache());
+  if (!c || c->version != storage.version() || c->offset != t.storage_offset() || c->layout != want) return {};
+  Scratch hit = c->buffer;
+  if (take) storage.set_backend_cache(nullptr);
+  return hit;
+}
+
+void keep_copy(const Tensor& t, const Staged& s) {
+  if (!s.reordered) return;
+  Storage& storage = *t.storage();
+  std::lock_guard<std::mutex> lock(derived_mu);
+  storage.set_backend_cache(
+      std::make_shared<DerivedCopy>(DerivedCopy{storage.version(), t.storage_offset(), s.prim.get_desc(), s.buffer}));
+}
+
+// stage_in, but served by a copy an earlier call kept (and taking it off the storage if `take`).
+Staged stage_kept(dnnl::stream& st, const Tensor& t, const memory::desc& want, const memory::desc& plain,
+                  bool take) {
+  if (want != plain) {
+    Scratch kept = find_copy(t, want, take);
+    if (kept.storage) return {memory(plain, engine(), t.data_ptr()), kept.mem, true, kept};
+  }
+  return stage_in(st, want, plain, t.data_ptr());
+}
 
 Staged stage_weights(dnnl::stream& st, const Tensor& weight, const memory::desc& want, const memory::desc& plain) {
-  static std::mutex mu;
-  memory user(plain, engine(), weight.data_ptr());
   // Only under no-grad (inference): training changes the weights every step anyway.
   if (want == plain || GradMode::is_enabled()) return stage_in(st, want, plain, weight.data_ptr());
-  Storage& storage = *weight.storage();
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    auto cached = std::static_pointer_cast<ReorderedWeights>(storage.backend_cache());
-    if (cached && cached->version == storage.version() && cached->offset == weight.storage_offset() &&
-        cached->layout == want)
-      return {user, cached->buffer.mem, true, cached->buffer};
-  }
+  Scratch cached = find_copy(weight, want, /*take=*/false);
+  if (cached.storage) return {memory(plain, engine(), weight.data_ptr()), cached.mem, true, cached};
   Staged staged = stage_in(st, want, plain, weight.data_ptr());
   st.wait();
-  std::lock_guard<std::mutex> lock(mu);
-  storage.set_backend_cache(std::make_shared<ReorderedWeights>(
-      ReorderedWeights{storage.version(), weight.storage_offset(), want, staged.buffer}));
+  keep_copy(weight, staged);
   return staged;
 }
 
@@ -204,6 +229,7 @@ bool conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const
     });
     dnnl::stream st(engine());
     Staged src = stage_in(st, f->pd.src_desc(), plain_md(s.src, false, false), input.data_ptr());
+    if (p.weight_grad_follows) keep_copy(input, src);
     Staged w = stage_weights(st, weight, f->pd.weights_desc(), plain_md(s.weights, true, s.grouped));
     Staged dst = stage_out(f->pd.dst_desc(), plain_md(s.dst, false, false), out.data_ptr());
     std::unordered_map<int, memory> args = {
@@ -231,7 +257,8 @@ bool conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const T
       return BackwardData{pd, cb(pd)};
     });
     dnnl::stream st(engine());
-    Staged gy = stage_in(st, b->pd.diff_dst_desc(), plain_md(s.dst, false, false), grad_out.data_ptr());
+    Staged gy = stage_kept(st, grad_out, b->pd.diff_dst_desc(), plain_md(s.dst, false, false), false);
+    if (p.weight_grad_follows) keep_copy(grad_out, gy);
     Staged w = stage_in(st, b->pd.weights_desc(), plain_md(s.weights, true, s.grouped), weight.data_ptr());
     Staged gx = stage_out(b->pd.diff_src_desc(), plain_md(s.src, false, false), grad_in.data_ptr());
     Scratch pad = scratch(b->pd.scratchpad_desc());
@@ -259,8 +286,8 @@ bool conv2d_backward_weight(const Tensor& grad_out, const Tensor& input, const T
       return BackwardWeights{pd, cw(pd)};
     });
     dnnl::stream st(engine());
-    Staged x = stage_in(st, b->pd.src_desc(), plain_md(s.src, false, false), input.data_ptr());
-    Staged gy = stage_in(st, b->pd.diff_dst_desc(), plain_md(s.dst, false, false), grad_out.data_ptr());
+    Staged x = stage_kept(st, input, b->pd.src_desc(), plain_md(s.src, false, false), /*take=*/true);
+    Staged gy = stage_kept(st, grad_out, b->pd.diff_dst_desc(), plain_md(s.dst, false, false), /*take=*/false);
     Staged gw = stage_out(b->pd.diff_weights_desc(), plain_md(s.weights, true, s.grouped), grad_weight.data_ptr());
     std::unordered_map<int, memory> args = {
         {DNNL_ARG_SRC, x.prim}, {DNNL_ARG_DIFF_DST, gy.prim}, {DNNL_ARG_DIFF_WEIGHTS, gw.prim}};
