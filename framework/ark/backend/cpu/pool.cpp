@@ -1,10 +1,15 @@
 // Pooling and resampling over NCHW planes: max (with flat per-plane indices, as PyTorch),
 // average, adaptive average, nearest and bilinear upsampling; forward and backward. Planes
 // (N * C of them) run in parallel.
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "ark/backend/cpu/cpu_backend.h"
@@ -17,8 +22,13 @@ int64_t plane_grain(int64_t plane_elems) { return std::max<int64_t>(1, 16384 / s
 }  // namespace
 
 namespace {
-// The common 2x2 window, stride 2, no padding: branch-free selects GCC vectorises. Ties keep the
-// first position in scan order and NaN wins, as the general loop (and PyTorch) do.
+// The selection rule of PyTorch's CPU kernel (aten/src/ATen/native/cpu/MaxPoolKernel.cpp): the
+// window is scanned row-major and a value replaces the best when `v > best || isnan(v)`. So ties
+// keep the first index, a NaN wins, and of several NaNs the LAST one's index is reported (a later
+// NaN replaces an earlier one; nothing else replaces a NaN). The first tap is always taken (the
+// same as starting from -inf at the window's first real pixel). All paths below follow it.
+
+// The common 2x2 window, stride 2, no padding: branch-free selects GCC vectorises.
 template <class T>
 void max_pool_2x2(const T* x, T* y, int64_t* ix, int64_t planes, int64_t H, int64_t W, int64_t Ho, int64_t Wo) {
   parallel_for(planes, plane_grain(Ho * Wo * 4), [&](int64_t b, int64_t e) {
@@ -35,7 +45,7 @@ void max_pool_2x2(const T* x, T* y, int64_t* ix, int64_t planes, int64_t H, int6
           const T cand[3] = {r0[2 * oj + 1], r1[2 * oj], r1[2 * oj + 1]};
           const int64_t pos[3] = {base + 2 * oj + 1, base + W + 2 * oj, base + W + 2 * oj + 1};
           for (int k = 0; k < 3; ++k) {
-            const bool take = (cand[k] > best) | (cand[k] != cand[k] && best == best);
+            const bool take = (cand[k] > best) | (cand[k] != cand[k]);
             best = take ? cand[k] : best;
             at = take ? pos[k] : at;
           }
@@ -45,6 +55,109 @@ void max_pool_2x2(const T* x, T* y, int64_t* ix, int64_t planes, int64_t H, int6
       }
   });
 }
+
+// The resnet stem's pool: 3x3 window, stride 2, padding 1, dilation 1. Output (oi, oj) sees input
+// rows 2oi-1..2oi+1 and columns 2oj-1..2oj+1, clipped to the image. The rule above, applied to a
+// row-major scan, reduces contiguous runs of the scan independently: combining the result A of an
+// earlier run with the result B of a later one as "B if B.v > A.v or B.v is NaN, else A" gives the
+// scan's result (ties stay with A's first index, a NaN in B is B's last NaN, a NaN only in A
+// stays). So each window row is reduced over its 3 columns first, then the rows in order; a
+// column-first order would not be a run of the scan and could change the index on ties.
+//
+// One output, with bounds checks: the borders, and rows too narrow for the vector loop.
+template <class T>
+inline void max_pool_3x3s2p1_one(const T* xp, int64_t H, int64_t W, int64_t oi, int64_t oj, T* y, int64_t* ix) {
+  const int64_t i0 = std::max<int64_t>(2 * oi - 1, 0), i1 = std::min<int64_t>(2 * oi + 2, H);
+  const int64_t j0 = std::max<int64_t>(2 * oj - 1, 0), j1 = std::min<int64_t>(2 * oj + 2, W);
+  T best = xp[i0 * W + j0];
+  int64_t at = i0 * W + j0;
+  for (int64_t i = i0; i < i1; ++i)
+    for (int64_t j = i == i0 ? j0 + 1 : j0; j < j1; ++j) {
+      const T v = xp[i * W + j];
+      if ((v > best) | (v != v)) {
+        best = v;
+        at = i * W + j;
+      }
+    }
+  *y = best;
+  *ix = at;
+}
+
+#if defined(__AVX2__)
+// (b, bi) <- (v, vi) where v > b or v is NaN: the rule above, 8 outputs at a time.
+inline void max_step(__m256& b, __m256i& bi, __m256 v, __m256i vi) {
+  const __m256 take = _mm256_or_ps(_mm256_cmp_ps(v, b, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+  b = _mm256_blendv_ps(b, v, take);
+  bi = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(bi), _mm256_castsi256_ps(vi), take));
+}
+
+// The even and odd elements of the 16 floats a:b, in order.
+inline __m256 even_of(__m256 a, __m256 b) {
+  const __m256 t = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));  // a0 a2 b0 b2 | a4 a6 b4 b6
+  return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+inline __m256 odd_of(__m256 a, __m256 b) {
+  const __m256 t = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
+  return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+// Row r's 3-column maxima for outputs oj0..oj0+7, all of whose columns are inside the row:
+// columns 2oj-1, 2oj, 2oj+1 in that order. Indices are flat in the plane (int32).
+inline void row_max8(const float* xp, int64_t r, int64_t W, int64_t oj0, __m256& b, __m256i& bi) {
+  const float* p = xp + r * W + 2 * oj0 - 1;
+  const __m256 a0 = _mm256_loadu_ps(p), a1 = _mm256_loadu_ps(p + 8);
+  const __m256 c0 = _mm256_loadu_ps(p + 1), c1 = _mm256_loadu_ps(p + 9);
+  const __m256i mid = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int32_t>(r * W + 2 * oj0)),
+                                       _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14));
+  const __m256i one = _mm256_set1_epi32(1);
+  b = even_of(a0, a1);  // column 2oj - 1
+  bi = _mm256_sub_epi32(mid, one);
+  max_step(b, bi, odd_of(a0, a1), mid);                          // column 2oj
+  max_step(b, bi, odd_of(c0, c1), _mm256_add_epi32(mid, one));  // column 2oj + 1
+}
+
+void max_pool_3x3s2p1_f32(const float* x, float* y, int64_t* ix, int64_t planes, int64_t H, int64_t W, int64_t Ho,
+                          int64_t Wo) {
+  // Outputs 1..jhi have all three columns inside the row; the vector loop covers them 8 at a
+  // time, its last block shifted back to end at jhi (overlapping outputs are written twice,
+  // with the same values). Narrower rows go the scalar way.
+  const int64_t jhi = W >= 2 ? std::min<int64_t>(Wo - 1, (W - 2) / 2) : 0;
+  const bool vec = jhi >= 8;
+  parallel_for(planes, plane_grain(Ho * Wo * 4), [&](int64_t b, int64_t e) {
+    for (int64_t pl = b; pl < e; ++pl) {
+      const float* xp = x + pl * H * W;
+      for (int64_t oi = 0; oi < Ho; ++oi) {
+        float* yo = y + pl * Ho * Wo + oi * Wo;
+        int64_t* io = ix + pl * Ho * Wo + oi * Wo;
+        int64_t oj = 0;
+        if (vec) {
+          max_pool_3x3s2p1_one(xp, H, W, oi, 0, yo, io);
+          const int64_t r0 = std::max<int64_t>(2 * oi - 1, 0), r1 = std::min<int64_t>(2 * oi + 1, H - 1);
+          for (int64_t j = 1;; j += 8) {
+            j = std::min(j, jhi - 7);
+            __m256 m;
+            __m256i mi;
+            row_max8(xp, r0, W, j, m, mi);
+            for (int64_t r = r0 + 1; r <= r1; ++r) {
+              __m256 v;
+              __m256i vi;
+              row_max8(xp, r, W, j, v, vi);
+              max_step(m, mi, v, vi);
+            }
+            _mm256_storeu_ps(yo + j, m);
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(io + j), _mm256_cvtepi32_epi64(_mm256_castsi256_si128(mi)));
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(io + j + 4),
+                                _mm256_cvtepi32_epi64(_mm256_extracti128_si256(mi, 1)));
+            if (j + 8 > jhi) break;
+          }
+          oj = jhi + 1;
+        }
+        for (; oj < Wo; ++oj) max_pool_3x3s2p1_one(xp, H, W, oi, oj, yo + oj, io + oj);
+      }
+    }
+  });
+}
+#endif
 }  // namespace
 
 void CpuBackend::max_pool2d(const Tensor& in, const Tensor& out, const Tensor& indices, const PoolParams& p) {
@@ -56,11 +169,18 @@ void CpuBackend::max_pool2d(const Tensor& in, const Tensor& out, const Tensor& i
     if (p.kernel[0] == 2 && p.kernel[1] == 2 && p.stride[0] == 2 && p.stride[1] == 2 && p.padding[0] == 0 &&
         p.padding[1] == 0 && p.dilation[0] == 1 && p.dilation[1] == 1 && 2 * Ho <= H && 2 * Wo <= W)
       return max_pool_2x2(x, y, ix, planes(in), H, W, Ho, Wo);
+#if defined(__AVX2__)
+    if constexpr (std::is_same_v<T, float>)
+      if (p.kernel[0] == 3 && p.kernel[1] == 3 && p.stride[0] == 2 && p.stride[1] == 2 && p.padding[0] == 1 &&
+          p.padding[1] == 1 && p.dilation[0] == 1 && p.dilation[1] == 1 && H * W <= std::numeric_limits<int32_t>::max() &&
+          2 * Ho - 3 < H && 2 * Wo - 3 < W)  // every window holds a real pixel (PyTorch's output-size rule)
+        return max_pool_3x3s2p1_f32(x, y, ix, planes(in), H, W, Ho, Wo);
+#endif
     // General windows, one output row at a time: for each kernel tap (ki, kj) sweep the outputs
     // whose tap falls inside the image (bounds worked out once per tap, not per element), keeping
     // a running max per output with branch-free selects. The taps are visited in PyTorch's order
     // and a later value must be strictly greater, so ties keep the first index; a NaN wins and
-    // stays (comparisons with a NaN best are false).
+    // stays unless a later NaN replaces it (the rule above).
     const int64_t sh = p.stride[0], sw = p.stride[1], ph = p.padding[0], pw = p.padding[1];
     const int64_t dh = p.dilation[0], dw = p.dilation[1], kh = p.kernel[0], kw = p.kernel[1];
     parallel_for(planes(in), plane_grain(Ho * Wo * kh * kw), [&](int64_t b, int64_t e) {
@@ -86,7 +206,7 @@ void CpuBackend::max_pool2d(const Tensor& in, const Tensor& out, const Tensor& i
                 const int64_t jj = oj * sw + off;
                 const T v = row[jj];
                 const T cur = bp[oj];
-                const bool take = (bi[oj] < 0) | ((cur == cur) & !(v <= cur));
+                const bool take = (bi[oj] < 0) | (v > cur) | (v != v);
                 bp[oj] = take ? v : cur;
                 bi[oj] = take ? ii * W + jj : bi[oj];
               }
