@@ -111,7 +111,7 @@ void run_eval(const EvalArgs& a) {
 
   datasets::MetricAccumulator acc(data.classes);
   if (m.text) m.text_model->eval();
-  else m.vision->eval();
+  else nn::optimize_for_inference(*m.vision);  // convolution weights packed in place: one copy
   {
     InferenceMode guard;
     loader.start_epoch(0);

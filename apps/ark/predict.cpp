@@ -138,7 +138,10 @@ Tensor unnormalise(const Tensor& x, const datasets::PreprocessConfig& cfg) {
 
 void predict_images(ModelArg& m, const std::vector<std::string>& files, const PredictArgs& a, std::vector<Result>& results) {
   auto& model = *m.vision;
-  model.eval();
+  // Inference only: convolution weights packed in place, one copy in memory (--cam's backward
+  // pass reads them plain, so it keeps them so).
+  if (a.cam.empty()) nn::optimize_for_inference(model);
+  else model.eval();
   InferenceMode guard;
   // Decoded and preprocessed a batch at a time: memory stays bounded for a folder of thousands.
   for (size_t start = 0; start < files.size(); start += static_cast<size_t>(a.batch_size)) {

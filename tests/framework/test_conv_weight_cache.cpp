@@ -2,6 +2,8 @@
 // an in-place update must invalidate the copy, and a new tensor must not see another's copy.
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include "ark/ark.h"
 
 using namespace ark;
@@ -59,4 +61,40 @@ TEST(ConvWeightCache, TrainingHandOffGivesTheGradientsOfIndependentConvolutions)
   EXPECT_TRUE(allclose(shared_first[0], xd.grad().to(kFloat), 1e-4, 1e-4));
   EXPECT_TRUE(allclose(shared_first[1], w1d.grad().to(kFloat), 1e-4, 1e-4));
   EXPECT_TRUE(allclose(shared_first[2], w2d.grad().to(kFloat), 1e-4, 1e-4));
+}
+
+// nn::optimize_for_inference lets the backend rewrite convolution weights in place into oneDNN's
+// layout instead of keeping a second copy. Every reader must still see the plain values, an
+// in-place update must reach the next forward, and outputs must not change.
+TEST(ConvWeightCache, OptimizeForInferencePacksWeightsInPlaceAndReadsStayPlain) {
+  manual_seed(2);
+  nn::Conv2d conv(nn::Conv2dOptions(16, 32, 3).padding(1));
+  nn::Sequential net(conv, nn::ReLU(), nn::Conv2d(nn::Conv2dOptions(32, 32, 1)));
+  Tensor x = randn({2, 16, 10, 10});
+  NoGradGuard no_grad;
+  net->eval();
+  const Tensor expected = net->forward(x);
+  Tensor w = conv->weight;
+  const Tensor w_plain = w.clone();
+  Storage& storage = *w.storage();
+
+  nn::optimize_for_inference(*net);
+  EXPECT_TRUE(equal(net->forward(x), expected));
+  ASSERT_NE(storage.packed_layout(), nullptr) << "the 3x3 weight was not packed";
+  EXPECT_EQ(storage.backend_cache(), nullptr) << "a side copy stayed beside the packed weight";
+  EXPECT_NE(std::memcmp(storage.raw_data(), w_plain.data_ptr(), storage.nbytes()), 0)
+      << "packed bytes should be in oneDNN's blocked layout";
+
+  // Reading the weight sees plain data and unpacks it; the next forward packs again.
+  EXPECT_TRUE(equal(w, w_plain));
+  EXPECT_EQ(storage.packed_layout(), nullptr);
+  EXPECT_TRUE(equal(net->forward(x), expected));
+  EXPECT_NE(storage.packed_layout(), nullptr);
+  EXPECT_TRUE(equal(net->state_dict()["0.weight"], w_plain));
+
+  // An in-place update (it reads the data first: unpack, then write) reaches the next forward.
+  w.mul_(0.5);
+  Tensor halved = conv2d(x, w_plain * 0.5, conv->bias, 1, IntArrayRef{1});
+  EXPECT_TRUE(allclose(conv->forward(x), halved, 1e-5, 1e-5));
+  EXPECT_TRUE(equal(w, w_plain * 0.5));
 }

@@ -15,6 +15,8 @@
 //   models      whole vision models at 224x224: eval forward (resnet50 b1/b16, resnet18 b1, vit_b_16
 //               b1, mobilenet_v2 b1) and a resnet18 training step (batch 16, SGD, cross-entropy)
 //   memory      peak resident memory added by building resnet50 and running 5 batch-1 forwards
+//   memory_optimized  the same after nn::optimize_for_inference (PyTorch: torch.jit.freeze +
+//               torch.jit.optimize_for_inference of the scripted model)
 //               (VmHWM after the libraries are loaded, reset through /proc/self/clear_refs); the
 //               "median_ms" column holds MB. Run it alone in its process (run.sh does).
 //   text        BERT-base encoder at sequence 128 (batch 1 and 8, eval), a BERT-base + classifier
@@ -244,6 +246,28 @@ void bench_bottleneck() {
       y.backward(gy);
     }, 3 * fwd);
   }
+  // The resnet stem's max pool, nn.MaxPool2d(3, 2, 1): forward with indices (inference), and
+  // forward + backward (the training step's pair). gbps counts input + values + int64 indices.
+  struct Pool {
+    const char* name;
+    int64_t n, c, hw;
+  };
+  for (Pool p : {Pool{"b16_c64_112", 16, 64, 112}, Pool{"b64_c64_32", 64, 64, 32}}) {
+    const int64_t ho = (p.hw - 1) / 2 + 1;
+    const double bytes = 4.0 * p.n * p.c * p.hw * p.hw + 12.0 * p.n * p.c * ho * ho;
+    Tensor x = ark::randn({p.n, p.c, p.hw, p.hw});
+    run_case("bottleneck", std::string("maxpool_3x3s2p1_fwd_") + p.name, [&] {
+      ark::InferenceMode guard;
+      auto [y, i] = ark::max_pool2d_with_indices(x, 3, 2, 1);
+    }, 0, bytes);
+    Tensor xg = ark::randn({p.n, p.c, p.hw, p.hw}).requires_grad_();
+    Tensor gy = ark::randn({p.n, p.c, ho, ho});
+    run_case("bottleneck", std::string("maxpool_3x3s2p1_fwd_bwd_") + p.name, [&] {
+      xg.set_grad({});
+      Tensor y = ark::max_pool2d(xg, 3, 2, 1);
+      y.backward(gy);
+    });
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -419,8 +443,10 @@ double status_mb(const std::string& field) {
   return 0;
 }
 
-void bench_memory() {
-  if (!selected("memory", "resnet50_b1_peak_mb")) return;
+// Peak RSS added by building resnet50 and running 5 batch-1 forwards; `optimized`: after
+// nn::optimize_for_inference (convolution weights packed in place, no second copy).
+void resnet50_peak(const char* group, const char* name, bool optimized) {
+  if (!selected(group, name)) return;
   // Warm the libraries' lazy state (thread pool, allocator, oneDNN) on something tiny first, so
   // the figure is what the model adds.
   {
@@ -432,13 +458,16 @@ void bench_memory() {
   {
     auto model = ark::models::create("resnet50");
     model->eval();
+    if (optimized) ark::nn::optimize_for_inference(*model);
     Tensor x = ark::randn({1, 3, 224, 224});
     ark::InferenceMode guard;
     for (int i = 0; i < 5; ++i) Tensor y = model->forward(x);
   }
   const double peak = status_mb("VmHWM") - base;
-  bench::report("ark", "memory", "resnet50_b1_peak_mb", bench::Stats{peak, peak, peak});
+  bench::report("ark", group, name, bench::Stats{peak, peak, peak});
 }
+void bench_memory() { resnet50_peak("memory", "resnet50_b1_peak_mb", false); }
+void bench_memory_optimized() { resnet50_peak("memory_optimized", "resnet50_b1_peak_mb", true); }
 
 
 // ---- text: BERT, GPT-2 (same shapes as torch_bench.py's bench_text, models from its reference code) ----
@@ -590,9 +619,9 @@ void bench_llama_bf16() {
 void usage() {
   std::fprintf(stderr,
                "usage: ark-bench [--threads N] [--reps N] [--filter SUBSTR] [--data DIR] [--max-batches N] [--list] [GROUP...]\n"
-               "groups: overhead matmul eltwise conv_b1 conv_b16 bottleneck mnist mnist_layers models memory text\n"
-               "        text_memory llama_bf16\n"
-               "(default: all but memory, text_memory and llama_bf16, which must run alone)\n");
+               "groups: overhead matmul eltwise conv_b1 conv_b16 bottleneck mnist mnist_layers models memory\n"
+               "        memory_optimized text text_memory llama_bf16\n"
+               "(default: all but memory, memory_optimized, text_memory and llama_bf16, which must run alone)\n");
 }
 
 }  // namespace
@@ -604,7 +633,8 @@ int main(int argc, char** argv) {
       {"conv_b16", [] { bench_conv(16); }}, {"bottleneck", bench_bottleneck},
       {"mnist", bench_mnist},           {"mnist_layers", bench_mnist_layers},
       {"models", bench_models},         {"memory", bench_memory},
-      {"text", bench_text},             {"text_memory", bench_text_memory},
+      {"memory_optimized", bench_memory_optimized}, {"text", bench_text},
+      {"text_memory", bench_text_memory},
       {"llama_bf16", bench_llama_bf16},
   };
   std::vector<std::string> wanted;
@@ -644,7 +674,9 @@ int main(int argc, char** argv) {
     ark::manual_seed(0);
     std::printf("# side,group,case,median_ms,min_ms,max_ms,gflops,gbps (threads=%d)\n", g_cfg.threads);
     for (const auto& g : groups)
-      if (wanted.empty() ? g.first != "memory" && g.first != "text_memory" && g.first != "llama_bf16" : std::find(wanted.begin(), wanted.end(), g.first) != wanted.end())
+      if (wanted.empty() ? g.first != "memory" && g.first != "memory_optimized" && g.first != "text_memory" &&
+                               g.first != "llama_bf16"
+                         : std::find(wanted.begin(), wanted.end(), g.first) != wanted.end())
         g.second();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ark-bench: %s\n", e.what());

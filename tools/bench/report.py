@@ -17,7 +17,7 @@ from collections import defaultdict
 
 OVERHEAD_LIMIT_MS = 1.5e-3  # the dispatch goal: <= 1.5 µs per tiny op, absolute
 GROUP_ORDER = ["overhead", "matmul", "eltwise", "conv_b1", "conv_b16", "bottleneck", "mnist", "mnist_layers", "models",
-               "memory", "text", "text_memory", "llama_bf16"]
+               "memory", "memory_optimized", "text", "text_memory", "llama_bf16"]
 # The text-zoo issue's goals (PyTorch time / ark time; memory: PyTorch MB / ark MB).
 TEXT_GOALS = {"bert_b1_s128": 1.3, "bert_b8_s128": 1.2, "bert_train_b8_s128": 1.5, "gpt2_prefill_32": 1.2,
               "gpt2_decode_tok": 2.0, "gpt2_generate_peak_mb": 1.0}
@@ -36,7 +36,7 @@ def goal_for(group, case):
         return ("ratio", 1.0)
     if group == "mnist":
         return ("ratio", 1.2) if case == "train_epoch_b64" else None
-    if group in ("models", "memory") and case in MODEL_GOALS:
+    if group in ("models", "memory", "memory_optimized") and case in MODEL_GOALS:
         return ("ratio", MODEL_GOALS[case])
     if group in ("text", "text_memory") and case in TEXT_GOALS:
         return ("ratio", TEXT_GOALS[case])
@@ -128,7 +128,7 @@ def main():
                     summary[group]["near"] += verdict.startswith("fail (")
             if ratio is not None and label in ("PyTorch", "PyTorch from Python"):
                 summary[group]["ratios"].append(ratio)
-            fmt = (lambda v: f"{v:.0f} MB") if group in ("memory", "text_memory") else fmt_time
+            fmt = (lambda v: f"{v:.0f} MB") if group in ("memory", "memory_optimized", "text_memory") else fmt_time
             cell = lambda r: f"{fmt(r['med'])} ({fmt(r['lo'])}–{fmt(r['hi'])})" if r else "n/a"
             ratio_txt = "n/a" if ratio is None else f"{ratio:.2f}×"
             if goal and goal[0] == "ratio" and ratio is not None and ratio_txt == f"{goal[1]:.2f}×":

@@ -3,7 +3,8 @@
 #
 #   tools/bench/run.sh BUILD_DIR [GROUP...]        (make bench: BUILD_DIR = build, all groups)
 #
-# Groups: overhead matmul eltwise conv_b1 conv_b16 bottleneck mnist mnist_layers models memory text text_memory
+# Groups: overhead matmul eltwise conv_b1 conv_b16 bottleneck mnist mnist_layers models memory memory_optimized
+#         text text_memory
 # (`ark finetune` end to end against a PyTorch training script is tools/bench/finetune_bench.sh; make bench runs both)
 # (default: these), llama_bf16 (ark only, a 1.1B model: only when named).
 # Each group runs in its own process per side, so memory's peak-RSS figure sees only its own work.
@@ -41,7 +42,8 @@ LIBTORCH=${LIBTORCH:-1}
 WAIT_IDLE=${WAIT_IDLE:-0}
 PY=/usr/bin/python3  # Debian's python3-torch; the pyenv python3 on PATH has no torch
 BENCH_GROUPS=("$@")
-[[ ${#BENCH_GROUPS[@]} -gt 0 ]] || BENCH_GROUPS=(overhead matmul eltwise conv_b1 conv_b16 bottleneck mnist mnist_layers models memory text text_memory)
+[[ ${#BENCH_GROUPS[@]} -gt 0 ]] || BENCH_GROUPS=(overhead matmul eltwise conv_b1 conv_b16 bottleneck mnist mnist_layers models memory memory_optimized
+                                          text text_memory)
 OUT=${OUT:-$BUILD/bench-results/$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
 RAW="$OUT/results.csv"

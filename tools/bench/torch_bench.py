@@ -20,9 +20,9 @@ import sys
 import time
 
 GROUPS = ["overhead", "matmul", "eltwise", "conv_b1", "conv_b16", "bottleneck", "mnist", "mnist_layers", "models",
-          "memory", "text", "text_memory", "llama_bf16"]
+          "memory", "memory_optimized", "text", "text_memory", "llama_bf16"]
 # The peak-memory groups must run alone in their process; llama_bf16 is ark's only.
-DEFAULT_GROUPS = [g for g in GROUPS if g not in ("memory", "text_memory", "llama_bf16")]
+DEFAULT_GROUPS = [g for g in GROUPS if g not in ("memory", "memory_optimized", "text_memory", "llama_bf16")]
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 parser.add_argument("--threads", type=int, default=2)
@@ -209,6 +209,24 @@ def bench_bottleneck():
                 gy.append(torch.ones(y.shape))
             y.backward(gy[0])
         run_case("bottleneck", "fwd_bwd_b16_" + name, step, 3 * fwd)
+    # The resnet stem's max pool, nn.MaxPool2d(3, 2, 1): forward with indices (inference), and
+    # forward + backward (the training step's pair). gbps counts input + values + int64 indices.
+    for name, n, c, hw in (("b16_c64_112", 16, 64, 112), ("b64_c64_32", 64, 64, 32)):
+        ho = (hw - 1) // 2 + 1
+        nbytes = 4.0 * n * c * hw * hw + 12.0 * n * c * ho * ho
+        xp = torch.randn(n, c, hw, hw)
+
+        def fwd(xp=xp):
+            with torch.inference_mode():
+                F.max_pool2d(xp, 3, 2, 1, return_indices=True)
+        run_case("bottleneck", "maxpool_3x3s2p1_fwd_" + name, fwd, 0, nbytes)
+        xg = torch.randn(n, c, hw, hw).requires_grad_()
+        gyp = torch.randn(n, c, ho, ho)
+
+        def fwd_bwd(xg=xg, gyp=gyp):
+            xg.grad = None
+            F.max_pool2d(xg, 3, 2, 1).backward(gyp)
+        run_case("bottleneck", "maxpool_3x3s2p1_fwd_bwd_" + name, fwd_bwd)
 
 
 # ---- mnist: the classic net (pytorch/examples mnist, as the libtorch C++ example) ----
@@ -374,11 +392,13 @@ def status_mb(field):
     return 0.0
 
 
-def bench_memory():
-    """Peak RSS added by building resnet50 and 5 batch-1 forwards, as ark_bench.cpp's bench_memory."""
+def resnet50_peak(group, optimized):
+    """Peak RSS added by building resnet50 and 5 batch-1 forwards, as ark_bench.cpp's resnet50_peak;
+    optimized: PyTorch's counterpart of ark's nn::optimize_for_inference, the scripted model frozen
+    and passed through torch.jit.optimize_for_inference (convolutions prepacked for MKLDNN)."""
     import torchvision
 
-    if not selected("memory", "resnet50_b1_peak_mb"):
+    if not selected(group, "resnet50_b1_peak_mb"):
         return
     with torch.inference_mode():
         F.conv2d(torch.randn(1, 3, 8, 8), torch.randn(4, 3, 3, 3))
@@ -386,12 +406,23 @@ def bench_memory():
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
     model = torchvision.models.resnet50().eval()
+    if optimized:
+        with torch.no_grad():
+            model = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.script(model)))
     x = torch.randn(1, 3, 224, 224)
     with torch.inference_mode():
         for _ in range(5):
             model(x)
     peak = status_mb("VmHWM") - base
-    print(f"torch,memory,resnet50_b1_peak_mb,{peak:.6f},{peak:.6f},{peak:.6f},,", flush=True)
+    print(f"torch,{group},resnet50_b1_peak_mb,{peak:.6f},{peak:.6f},{peak:.6f},,", flush=True)
+
+
+def bench_memory():
+    resnet50_peak("memory", False)
+
+
+def bench_memory_optimized():
+    resnet50_peak("memory_optimized", True)
 
 
 # ---- text: the plain-PyTorch Hugging Face structured references of tools/reference ----
@@ -501,7 +532,7 @@ def main():
     table = {"overhead": bench_overhead, "matmul": bench_matmul, "eltwise": bench_eltwise,
              "conv_b1": lambda: bench_conv(1), "conv_b16": lambda: bench_conv(16),
              "bottleneck": bench_bottleneck, "mnist": bench_mnist, "mnist_layers": bench_mnist_layers,
-             "models": bench_models, "memory": bench_memory, "text": bench_text,
+             "models": bench_models, "memory": bench_memory, "memory_optimized": bench_memory_optimized, "text": bench_text,
              "text_memory": bench_text_memory, "llama_bf16": lambda: None}
     for g in GROUPS:
         if g in args.groups or (not args.groups and g in DEFAULT_GROUPS):

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <sstream>
 
 #include "ark/core/device.h"
@@ -64,6 +65,42 @@ std::string Device::str() const {
 
 std::shared_ptr<Storage> Storage::wrap(void* data, size_t nbytes, Device device, std::function<void(void*)> deleter) {
   return std::make_shared<Storage>(data, nbytes, device, std::move(deleter));
+}
+
+namespace {
+// Packing and unpacking are rare (once per weight and layout): one lock for all storages.
+std::mutex& packing_mutex() {
+  static std::mutex mu;
+  return mu;
+}
+}  // namespace
+
+std::shared_ptr<const void> Storage::packed_layout() const {
+  std::lock_guard<std::mutex> lock(packing_mutex());
+  return packed_layout_;
+}
+
+void Storage::pack(std::shared_ptr<const void> layout, const std::function<void(void*)>& pack,
+                   std::function<void(void*)> unpack) {
+  ARK_CHECK(packing_allowed_, "Storage::pack: packing was not allowed for this storage");
+  std::lock_guard<std::mutex> lock(packing_mutex());
+  if (packed_.load(std::memory_order_relaxed)) {  // another layout: back to plain first
+    unpack_(data_);
+    packed_.store(false, std::memory_order_release);
+  }
+  pack(data_);
+  packed_layout_ = std::move(layout);
+  unpack_ = std::move(unpack);
+  packed_.store(true, std::memory_order_release);
+}
+
+void Storage::unpack() const {
+  std::lock_guard<std::mutex> lock(packing_mutex());
+  if (!packed_.load(std::memory_order_relaxed)) return;  // another thread got here first
+  unpack_(data_);
+  packed_layout_.reset();
+  unpack_ = nullptr;
+  packed_.store(false, std::memory_order_release);
 }
 
 TensorImpl::TensorImpl(std::shared_ptr<Storage> st, DimVector sz, DimVector str, int64_t off, ScalarType dt)

@@ -342,6 +342,12 @@ Tensor Module::run_post_hooks(const Tensor& input, const Tensor& output) {
 }
 
 // ---- printing ----
+void optimize_for_inference(Module& module) {
+  module.eval();
+  for (const auto& item : module.named_parameters())
+    if (item.value().defined() && item.value().device().is_cpu()) item.value().storage()->allow_packing(true);
+}
+
 void Module::pretty_print(std::ostream& stream) const {
   // Python's nn.Module.__repr__: extra_repr lines and "(name): child" lines, indented by two.
   std::vector<std::string> lines;

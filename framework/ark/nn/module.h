@@ -261,6 +261,19 @@ class Module : public std::enable_shared_from_this<Module> {
 
 /// PyTorch's repr of the module tree.
 std::ostream& operator<<(std::ostream& stream, const Module& module);
+
+/// Prepares `module` for inference, as torch.jit.optimize_for_inference does for a frozen module:
+/// eval mode, and the backend may keep its parameters in its own layout in place of the plain data
+/// (on the CPU, convolution weights in oneDNN's blocked layout instead of beside a plain copy:
+/// half a convolutional network's weight memory under no-grad). Reading or writing a parameter
+/// still works and sees plain data: it converts the bytes back first, and the next forward packs
+/// them again. Training afterwards works too, but reads the plain weights every step; don't read a
+/// parameter from one thread while another runs the module's first forward.
+void optimize_for_inference(Module& module);
+template <class Impl>
+void optimize_for_inference(ModuleHolder<Impl>& holder) {
+  optimize_for_inference(*holder);
+}
 template <class Impl>
 std::ostream& operator<<(std::ostream& stream, const ModuleHolder<Impl>& holder) {
   return stream << *holder;
