@@ -28,20 +28,22 @@ inline V set1(float v) { return _mm256_set1_ps(v); }
 // exp(x) = 2^n * exp(r), r = x - n ln2 in [-ln2/2, ln2/2], degree-6 polynomial (Cephes expf).
 // The 2^n scale is applied in two halves so results near FLT_MAX and in the subnormal range are
 // right (one scale would overflow or flush them).
+// The constants of exp8 and (AVX-512) exp16: the input range, log2(e), ln 2 split in a part exact
+// in float and the rest, and the polynomial's coefficients from the highest degree down.
+constexpr float kExpHi = 88.72283935546875f, kExpLo = -103.97208404541016f, kLog2e = 1.44269504088896341f;
+constexpr float kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;
+constexpr float kExpPoly[6] = {1.9875691500E-4f, 1.3981999507E-3f, 8.3334519073E-3f,
+                               4.1665795894E-2f, 1.6666665459E-1f, 5.0000001201E-1f};
+
 inline V exp8(V x) {
-  const V hi = set1(88.72283935546875f), lo = set1(-103.97208404541016f);
+  const V hi = set1(kExpHi), lo = set1(kExpLo);
   V xc = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
-  V fx = _mm256_round_ps(_mm256_mul_ps(xc, set1(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  V r = _mm256_fnmadd_ps(fx, set1(0.693359375f), xc);
-  r = _mm256_fnmadd_ps(fx, set1(-2.12194440e-4f), r);
-  V z = _mm256_mul_ps(r, r);
-  V p = set1(1.9875691500E-4f);
-  p = _mm256_fmadd_ps(p, r, set1(1.3981999507E-3f));
-  p = _mm256_fmadd_ps(p, r, set1(8.3334519073E-3f));
-  p = _mm256_fmadd_ps(p, r, set1(4.1665795894E-2f));
-  p = _mm256_fmadd_ps(p, r, set1(1.6666665459E-1f));
-  p = _mm256_fmadd_ps(p, r, set1(5.0000001201E-1f));
-  p = _mm256_fmadd_ps(p, z, r);
+  V fx = _mm256_round_ps(_mm256_mul_ps(xc, set1(kLog2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  V r = _mm256_fnmadd_ps(fx, set1(kLn2Hi), xc);
+  r = _mm256_fnmadd_ps(fx, set1(kLn2Lo), r);
+  V p = set1(kExpPoly[0]);
+  for (int k = 1; k < 6; ++k) p = _mm256_fmadd_ps(p, r, set1(kExpPoly[k]));
+  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r);
   p = _mm256_add_ps(p, set1(1.0f));
   __m256i n = _mm256_cvtps_epi32(fx);
   __m256i n1 = _mm256_srai_epi32(n, 1), n2 = _mm256_sub_epi32(n, n1);
@@ -248,20 +250,14 @@ ARK_AVX512 inline W erf16(W x) {
 
 // exp8 with 16 lanes; vscalefps applies 2^n with the overflow and subnormal ranges right.
 ARK_AVX512 inline W exp16(W x) {
-  const W hi = set16(88.72283935546875f), lo = set16(-103.97208404541016f);
+  const W hi = set16(kExpHi), lo = set16(kExpLo);
   W xc = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
-  W fx = _mm512_roundscale_ps(_mm512_mul_ps(xc, set16(1.44269504088896341f)),
-                              _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  W r = _mm512_fnmadd_ps(fx, set16(0.693359375f), xc);
-  r = _mm512_fnmadd_ps(fx, set16(-2.12194440e-4f), r);
-  W z = _mm512_mul_ps(r, r);
-  W p = set16(1.9875691500E-4f);
-  p = _mm512_fmadd_ps(p, r, set16(1.3981999507E-3f));
-  p = _mm512_fmadd_ps(p, r, set16(8.3334519073E-3f));
-  p = _mm512_fmadd_ps(p, r, set16(4.1665795894E-2f));
-  p = _mm512_fmadd_ps(p, r, set16(1.6666665459E-1f));
-  p = _mm512_fmadd_ps(p, r, set16(5.0000001201E-1f));
-  p = _mm512_fmadd_ps(p, z, r);
+  W fx = _mm512_roundscale_ps(_mm512_mul_ps(xc, set16(kLog2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  W r = _mm512_fnmadd_ps(fx, set16(kLn2Hi), xc);
+  r = _mm512_fnmadd_ps(fx, set16(kLn2Lo), r);
+  W p = set16(kExpPoly[0]);
+  for (int k = 1; k < 6; ++k) p = _mm512_fmadd_ps(p, r, set16(kExpPoly[k]));
+  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r);
   p = _mm512_add_ps(p, set16(1.0f));
   W res = _mm512_scalef_ps(p, fx);
   const W inf = set16(std::numeric_limits<float>::infinity());
