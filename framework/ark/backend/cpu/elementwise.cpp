@@ -21,6 +21,78 @@ inline D convert(S v) {
   else return static_cast<D>(v);
 }
 
+#ifdef __AVX2__
+// dst[i][j] = src[j][i] for an 8x8 block of 32-bit values (rows src_stride / dst_stride apart).
+template <class T>
+inline void transpose8x8(const T* src, int64_t src_stride, T* dst, int64_t dst_stride) {
+  __m256 r[8], t[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(reinterpret_cast<const float*>(src + i * src_stride));
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    r[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  // r[k] (k < 4) holds column k of rows 0-3 in its low lane and column k+4 in its high lane; r[k+4]
+  // the same for rows 4-7. Joining the lanes gives whole columns: t[k] = column k.
+  for (int i = 0; i < 4; ++i) {
+    t[i] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x20);
+    t[i + 4] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x31);
+  }
+  for (int i = 0; i < 8; ++i) _mm256_storeu_ps(reinterpret_cast<float*>(dst + i * dst_stride), t[i]);
+}
+#endif
+
+// dst[r * d_row + c] = src[r + c * s_col] for r < rows, c < cols: a block of a transposed view made
+// row-major. 8x8 blocks are transposed in registers (eight contiguous source reads and eight
+// contiguous writes, instead of a scalar walk whose strided source lines all alias in L1).
+template <class T>
+inline void transpose_block(const T* src, int64_t s_col, int64_t rows, int64_t cols, T* dst, int64_t d_row) {
+  int64_t r = 0;
+#ifdef __AVX2__
+  if constexpr (sizeof(T) == 4) {
+    for (; r + 8 <= rows; r += 8) {
+      int64_t c = 0;
+      for (; c + 8 <= cols; c += 8) transpose8x8(src + r + c * s_col, s_col, dst + r * d_row + c, d_row);
+      for (; c < cols; ++c)
+        for (int64_t i = 0; i < 8; ++i) dst[(r + i) * d_row + c] = src[r + i + c * s_col];
+    }
+  }
+#endif
+  for (; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) dst[r * d_row + c] = src[r + c * s_col];
+}
+
+// Walks the two innermost dims of a loop in square tiles, the outer dims and the tile rows split
+// across the thread pool: tile(ptrs, r0, r1, c0, c1) gets each operand's base for that outer index.
+constexpr int64_t kTile = 32;
+template <int N, class F>
+void for_each_tile(const Loop<N>& loop, const F& tile) {
+  const int nd = loop.ndim;
+  const int64_t rows = loop.sizes[nd - 2], cols = loop.sizes[nd - 1];
+  int64_t outer = 1;
+  for (int d = 0; d < nd - 2; ++d) outer *= loop.sizes[d];
+  const int64_t row_tiles = (rows + kTile - 1) / kTile;
+  parallel_for(outer * row_tiles, std::max<int64_t>(1, kGrain / (kTile * cols)), [&](int64_t b, int64_t e) {
+    for (int64_t job = b; job < e; ++job) {
+      int64_t rem = job / row_tiles;
+      const int64_t r0 = (job % row_tiles) * kTile, r1 = std::min(rows, r0 + kTile);
+      char* p[N];
+      for (int k = 0; k < N; ++k) p[k] = loop.base[k];
+      for (int d = nd - 3; d >= 0; --d) {
+        const int64_t i = rem % loop.sizes[d];
+        rem /= loop.sizes[d];
+        for (int k = 0; k < N; ++k) p[k] += i * loop.strides[k][d];
+      }
+      for (int64_t c0 = 0; c0 < cols; c0 += kTile) tile(p, r0, r1, c0, std::min(cols, c0 + kTile));
+    }
+  });
+}
+
 // Maps a unary function over one run; the contiguous case is a plain loop GCC vectorises.
 template <class TI, class TO, class F>
 inline void map_run(char** p, const int64_t* s, int64_t n, const F& f) {
@@ -43,9 +115,43 @@ void unary_loop(const Tensor& in, const Tensor& out, const F& f) {
   loop.run([&](char** p, const int64_t* s, int64_t n) { map_run<TI, TO>(p, s, n, f); });
 }
 
+// out = f(x, y) where one input is read across the output's rows (x + y.t()) and the other along
+// them: in tiles, the transposed input's tile first made row-major in a buffer, so its strided
+// reads stay in cache and the contiguous loop runs on the tile's rows (the row-by-row walk reads
+// one element per cache line). Returns false for other layouts.
+template <class TI, class TO, class F>
+bool binary_tiled(const Loop<3>& loop, const F& f) {
+  const int nd = loop.ndim;
+  constexpr int64_t so = sizeof(TO), si = sizeof(TI);
+  if (nd < 2 || loop.strides[0][nd - 1] != so) return false;
+  auto along = [&](int k) { return loop.strides[k][nd - 1] == si; };
+  auto across = [&](int k) { return loop.strides[k][nd - 1] > si && loop.strides[k][nd - 2] == si; };
+  const int t = across(1) && along(2) ? 1 : across(2) && along(1) ? 2 : 0;  // the transposed input
+  if (t == 0) return false;
+  const int c = 3 - t;  // the row-major input
+  const int64_t o_row = loop.strides[0][nd - 2] / so, c_row = loop.strides[c][nd - 2] / si;
+  const int64_t t_col = loop.strides[t][nd - 1] / si;
+  for_each_tile(loop, [&](char** p, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+    alignas(64) TI buf[kTile * kTile];
+    transpose_block(reinterpret_cast<const TI*>(p[t]) + r0 + c0 * t_col, t_col, r1 - r0, c1 - c0, buf, kTile);
+    for (int64_t r = r0; r < r1; ++r) {
+      TO* o = reinterpret_cast<TO*>(p[0]) + r * o_row + c0;
+      const TI* x = reinterpret_cast<const TI*>(p[c]) + r * c_row + c0;
+      const TI* y = buf + (r - r0) * kTile;
+      if (t == 2) {
+        for (int64_t i = 0; i < c1 - c0; ++i) o[i] = f(x[i], y[i]);
+      } else {
+        for (int64_t i = 0; i < c1 - c0; ++i) o[i] = f(y[i], x[i]);
+      }
+    }
+  });
+  return true;
+}
+
 template <class TI, class TO, class F>
 void binary_loop(const Tensor& a, const Tensor& b, const Tensor& out, const F& f) {
   Loop<3> loop({&out, &a, &b});
+  if (binary_tiled<TI, TO>(loop, f)) return;
   loop.run([&](char** p, const int64_t* s, int64_t n) {
     TO* o = reinterpret_cast<TO*>(p[0]);
     const TI* x = reinterpret_cast<const TI*>(p[1]);
@@ -357,31 +463,6 @@ void binary_typed(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& o
 }  // namespace
 
 namespace {
-#ifdef __AVX2__
-// dst[i][j] = src[j][i] for an 8x8 block of 32-bit values (rows src_stride / dst_stride apart).
-template <class T>
-inline void transpose8x8(const T* src, int64_t src_stride, T* dst, int64_t dst_stride) {
-  __m256 r[8], t[8];
-  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(reinterpret_cast<const float*>(src + i * src_stride));
-  for (int i = 0; i < 8; i += 2) {
-    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-  }
-  for (int i = 0; i < 8; i += 4) {
-    r[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-    r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-    r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-    r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-  }
-  // r[k] (k < 4) holds column k of rows 0-3 in its low lane and column k+4 in its high lane; r[k+4]
-  // the same for rows 4-7. Joining the lanes gives whole columns: t[k] = column k.
-  for (int i = 0; i < 4; ++i) {
-    t[i] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x20);
-    t[i + 4] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x31);
-  }
-  for (int i = 0; i < 8; ++i) _mm256_storeu_ps(reinterpret_cast<float*>(dst + i * dst_stride), t[i]);
-}
-#endif
 
 // A same-dtype copy whose source runs along the other of the two inner dims (a transpose):
 // copied in square tiles so both sides stay in cache. Returns false for other layouts.
@@ -392,44 +473,10 @@ bool tiled_transpose_copy(const Tensor& dst, const Tensor& src) {
   constexpr int64_t es = sizeof(T);
   if (nd < 2 || loop.strides[0][nd - 1] != es || loop.strides[1][nd - 1] == es || loop.strides[1][nd - 2] != es)
     return false;
-  const int64_t rows = loop.sizes[nd - 2], cols = loop.sizes[nd - 1];
   const int64_t d_row = loop.strides[0][nd - 2] / es, s_col = loop.strides[1][nd - 1] / es;
-  int64_t outer = 1;
-  for (int d = 0; d < nd - 2; ++d) outer *= loop.sizes[d];
-  constexpr int64_t kTile = 32;
-  const int64_t row_tiles = (rows + kTile - 1) / kTile;
-  parallel_for(outer * row_tiles, std::max<int64_t>(1, kGrain / (kTile * cols)), [&](int64_t b, int64_t e) {
-    for (int64_t job = b; job < e; ++job) {
-      int64_t o = job / row_tiles, rem = o;
-      const int64_t r0 = (job % row_tiles) * kTile, r1 = std::min(rows, r0 + kTile);
-      int64_t doff = 0, soff = 0;
-      for (int d = nd - 3; d >= 0; --d) {
-        const int64_t i = rem % loop.sizes[d];
-        rem /= loop.sizes[d];
-        doff += i * loop.strides[0][d];
-        soff += i * loop.strides[1][d];
-      }
-      T* dp = reinterpret_cast<T*>(loop.base[0] + doff);
-      const T* sp = reinterpret_cast<const T*>(loop.base[1] + soff);
-      for (int64_t c0 = 0; c0 < cols; c0 += kTile) {
-        const int64_t c1 = std::min(cols, c0 + kTile);
-        int64_t r = r0;
-#ifdef __AVX2__
-        // 8x8 blocks transposed in registers: eight contiguous source reads and eight contiguous
-        // writes, instead of a scalar walk whose 32 strided source lines all alias in L1.
-        if constexpr (sizeof(T) == 4) {
-          for (; r + 8 <= r1; r += 8) {
-            int64_t c = c0;
-            for (; c + 8 <= c1; c += 8) transpose8x8(sp + r + c * s_col, s_col, dp + r * d_row + c, d_row);
-            for (; c < c1; ++c)
-              for (int64_t i = 0; i < 8; ++i) dp[(r + i) * d_row + c] = sp[r + i + c * s_col];
-          }
-        }
-#endif
-        for (; r < r1; ++r)
-          for (int64_t c = c0; c < c1; ++c) dp[r * d_row + c] = sp[r + c * s_col];
-      }
-    }
+  for_each_tile(loop, [&](char** p, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+    const T* sp = reinterpret_cast<const T*>(p[1]);
+    transpose_block(sp + r0 + c0 * s_col, s_col, r1 - r0, c1 - c0, reinterpret_cast<T*>(p[0]) + r0 * d_row + c0, d_row);
   });
   return true;
 }
