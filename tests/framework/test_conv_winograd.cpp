@@ -46,11 +46,12 @@ TEST(ConvWinograd, MatchesFloat64ForwardAndBothGradients) {
   manual_seed(0);
   for (int64_t pad : {1, 0}) {
     SCOPED_TRACE("padding " + std::to_string(pad));
-    // 4 images of 16x16 (14x14 unpadded): 64 output tiles of 4x4, the smallest case the rule takes.
-    const Tensor x = randn({4, 32, 16, 16}), w = randn({48, 32, 3, 3}) * std::sqrt(2.0 / (32 * 9));
-    const Tensor b = randn({48});
-    const int64_t out = 16 + 2 * pad - 2;
-    const Tensor r = randn({4, 48, out, out});
+    // ResNet's first stage at batch 4: 784 output tiles of 4x4, and a scratchpad within the
+    // rule's bound (about 1.5x the input plus output).
+    const Tensor x = randn({4, 64, 56, 56}), w = randn({64, 64, 3, 3}) * std::sqrt(2.0 / (64 * 9));
+    const Tensor b = randn({64});
+    const int64_t out = 56 + 2 * pad - 2;
+    const Tensor r = randn({4, 64, out, out});
     set_conv_winograd(true);
     const Results wino = run(x, w, b, r, 1, pad);
     set_conv_winograd(false);
@@ -79,7 +80,8 @@ TEST(ConvWinograd, OtherConvolutionsAreUntouched) {
   };
   for (const Case& c : {Case{"stride 2", 4, 32, 48, 32, 3, 2}, Case{"too few tiles", 1, 32, 48, 16, 3, 1},
                         Case{"channels not a multiple of 16", 4, 24, 48, 16, 3, 1},
-                        Case{"1x1 kernel", 4, 32, 48, 16, 1, 1}}) {
+                        Case{"1x1 kernel", 4, 32, 48, 16, 1, 1},
+                        Case{"deep layer: scratchpad over the bound", 4, 256, 256, 16, 3, 1}}) {
     SCOPED_TRACE(c.what);
     const int64_t pad = c.k / 2, out = (c.hw + 2 * pad - c.k) / c.stride + 1;
     const Tensor x = randn({c.n, c.cin, c.hw, c.hw}), w = randn({c.cout, c.cin, c.k, c.k}) * 0.1;

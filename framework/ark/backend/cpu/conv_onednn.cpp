@@ -6,10 +6,13 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <numeric>
 #include <string>
 #include <unordered_map>
 
@@ -82,6 +85,28 @@ Scratch scratch(const memory::desc& md) {
   return {st, memory(md, engine(), st->data())};
 }
 
+// A primitive's scratchpad: one buffer per calling thread, grown to the largest asked for and
+// shared by every convolution that thread runs (execution is synchronous, so one at a time).
+// Winograd's scratchpads (the transformed tiles) are several MB and differ per layer and pass;
+// taken from the block cache, each size would stay parked there (~50 MB over a resnet18 step).
+memory scratchpad(const memory::desc& md) {
+  struct Buffer {
+    void* data = nullptr;
+    size_t size = 0;
+    ~Buffer() { std::free(data); }
+  };
+  thread_local Buffer buf;
+  const size_t need = std::max<size_t>(md.get_size(), 64);
+  if (need > buf.size) {
+    std::free(buf.data);
+    buf.size = 0;
+    buf.data = std::aligned_alloc(64, (need + 63) / 64 * 64);
+    ARK_CHECK(buf.data != nullptr, "out of memory: failed to allocate a ", need, "-byte convolution scratchpad");
+    buf.size = need;
+  }
+  return memory(md, engine(), buf.data);
+}
+
 dnnl::primitive_attr user_scratchpad() {
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
@@ -114,12 +139,18 @@ bool winograd_wins(const Shapes& s) {
 }
 
 // Builds a pass's primitive with Winograd where it wins, else (or if oneDNN declines the shape)
-// with the direct algorithm.
+// with the direct algorithm. Winograd's scratchpad holds the transformed tiles, and per thread the
+// transformed weights: 0.1-1.5x the convolution's input plus output on wide maps with few
+// channels, but 5-40x on deep layers (131 MB for a 16x512x7x7 backward-weights). It is taken only
+// within twice that activation size, so it never adds more than two layers' worth to a peak.
 template <class Make>
 auto build(const Shapes& s, const Make& make) {
   if (winograd_wins(s)) {
     try {
-      return make(dnnl::algorithm::convolution_winograd);
+      auto built = make(dnnl::algorithm::convolution_winograd);
+      auto numel = [](const memory::dims& d) { return std::accumulate(d.begin(), d.end(), int64_t{1}, std::multiplies<>()); };
+      const size_t activations = static_cast<size_t>(numel(s.src) + numel(s.dst)) * sizeof(float);
+      if (built.pd.scratchpad_desc().get_size() <= 2 * activations) return built;
     } catch (const dnnl::error&) {
     }
   }
@@ -315,8 +346,7 @@ bool conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const
     std::unordered_map<int, memory> args = {
         {DNNL_ARG_SRC, src.prim}, {DNNL_ARG_WEIGHTS, w.prim}, {DNNL_ARG_DST, dst.prim}};
     if (with_bias) args[DNNL_ARG_BIAS] = memory(f->pd.bias_desc(), engine(), bias.data_ptr());
-    Scratch pad = scratch(f->pd.scratchpad_desc());
-    args[DNNL_ARG_SCRATCHPAD] = pad.mem;
+    args[DNNL_ARG_SCRATCHPAD] = scratchpad(f->pd.scratchpad_desc());
     f->prim.execute(st, args);
     finish_out(st, dst);
     st.wait();
@@ -341,9 +371,8 @@ bool conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const T
     if (p.weight_grad_follows) keep_copy(grad_out, gy);
     Staged w = stage_in(st, b->pd.weights_desc(), plain_md(s.weights, true, s.grouped), weight.data_ptr());
     Staged gx = stage_out(b->pd.diff_src_desc(), plain_md(s.src, false, false), grad_in.data_ptr());
-    Scratch pad = scratch(b->pd.scratchpad_desc());
     b->prim.execute(st, {{DNNL_ARG_DIFF_DST, gy.prim}, {DNNL_ARG_WEIGHTS, w.prim}, {DNNL_ARG_DIFF_SRC, gx.prim},
-                         {DNNL_ARG_SCRATCHPAD, pad.mem}});
+                         {DNNL_ARG_SCRATCHPAD, scratchpad(b->pd.scratchpad_desc())}});
     finish_out(st, gx);
     st.wait();
   });
@@ -373,8 +402,7 @@ bool conv2d_backward_weight(const Tensor& grad_out, const Tensor& input, const T
     std::unordered_map<int, memory> args = {
         {DNNL_ARG_SRC, x.prim}, {DNNL_ARG_DIFF_DST, gy.prim}, {DNNL_ARG_DIFF_WEIGHTS, gw.prim}};
     if (with_bias) args[DNNL_ARG_DIFF_BIAS] = memory(b->pd.diff_bias_desc(), engine(), grad_bias.data_ptr());
-    Scratch pad = scratch(b->pd.scratchpad_desc());
-    args[DNNL_ARG_SCRATCHPAD] = pad.mem;
+    args[DNNL_ARG_SCRATCHPAD] = scratchpad(b->pd.scratchpad_desc());
     b->prim.execute(st, args);
     finish_out(st, gw);
     st.wait();
