@@ -12,10 +12,12 @@ all: build
 setup:
 	@scripts/setup.sh
 
-$(BUILD)/CMakeCache.txt:
+# $(BUILD)/Makefile is written only when configuring succeeds (CMakeCache.txt is not), so a failed
+# configure is retried by the next make.
+$(BUILD)/Makefile:
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
 
-build: setup $(BUILD)/CMakeCache.txt
+build: setup $(BUILD)/Makefile
 	@cmake --build $(BUILD) -j $(JOBS)
 
 # The main job: transfer learning. The one real ImageNet-derived backbone that can be had offline

@@ -8,6 +8,9 @@ PACKAGES=(
   build-essential cmake pkg-config
   # kernels: OpenBLAS's OpenMP build and oneDNN share libgomp's thread pool with ark
   libopenblas-openmp-dev libdnnl-dev zlib1g-dev
+  # Debian's dnnl-config.cmake does find_package(OpenCL) (its GPU runtime); the package only
+  # recommends the OpenCL headers, which --no-install-recommends leaves out
+  ocl-icd-opencl-dev
   # libraries: JSON headers, CLI, HTTP test server, images (OpenCV), Keras weights (HDF5)
   nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libopencv-dev libhdf5-dev
   # the weights downloader: libcurl (http/https, proxies, TLS) and OpenSSL's libcrypto (sha256);
