@@ -98,3 +98,25 @@ TEST(ConvWeightCache, OptimizeForInferencePacksWeightsInPlaceAndReadsStayPlain) 
   EXPECT_TRUE(allclose(conv->forward(x), halved, 1e-5, 1e-5));
   EXPECT_TRUE(equal(w, w_plain * 0.5));
 }
+
+// Packing goes one slab of output-channel blocks at a time (a 256x256x3x3 weight is 2.4 MB: four
+// slabs), and a depthwise weight (groups outermost) the same way: both ways must be exact.
+TEST(ConvWeightCache, PackingInSlabsRoundTripsExactly) {
+  manual_seed(3);
+  nn::Conv2d dense(nn::Conv2dOptions(256, 256, 3).padding(1).bias(false));
+  nn::Conv2d depthwise(nn::Conv2dOptions(256, 256, 3).padding(1).groups(256).bias(false));
+  nn::Sequential net(dense, depthwise);
+  Tensor x = randn({1, 256, 9, 9});
+  NoGradGuard no_grad;
+  net->eval();
+  const Tensor expected = net->forward(x);
+  const Tensor dense_plain = dense->weight.clone(), depthwise_plain = depthwise->weight.clone();
+  nn::optimize_for_inference(*net);
+  EXPECT_TRUE(equal(net->forward(x), expected));
+  Storage& storage = *dense->weight.storage();
+  ASSERT_NE(storage.packed_layout(), nullptr) << "the 3x3 weight was not packed";
+  EXPECT_NE(std::memcmp(storage.raw_data(), dense_plain.data_ptr(), storage.nbytes()), 0);
+  EXPECT_TRUE(equal(dense->weight, dense_plain));  // unpacks
+  EXPECT_TRUE(equal(depthwise->weight, depthwise_plain));
+  EXPECT_TRUE(equal(net->forward(x), expected));  // packs again
+}

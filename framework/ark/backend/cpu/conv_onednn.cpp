@@ -255,19 +255,56 @@ Staged stage_kept(dnnl::stream& st, const Tensor& t, const memory::desc& want, c
   return stage_in(st, want, plain, t.data_ptr());
 }
 
-// Rewrites `bytes` from layout `from` into layout `to` (of the same size), through a temporary
-// copy taken from and given back to the OS directly: ark's block cache would keep it, and packing
-// a ResNet-50 would leave ~25 MB of idle blocks behind.
+// How many rows of dimension 0 (output channels, or groups) form one contiguous run of bytes in
+// the layout `d`, if dimension 0 is its outermost (true of OIHW and of oneDNN's weight layouts,
+// whose output-channel blocks come first); 0 if not. Rows [k*b, (k+1)*b) then take the same byte
+// range in both layouts, so a relayout can go one such slab at a time.
+int64_t outer_rows(const memory::desc& d) {
+  const dnnl_memory_desc_t& m = d.data;
+  if (m.format_kind != dnnl_blocked || m.ndims < 2) return 0;
+  const auto& b = m.format_desc.blocking;
+  int64_t block = 1;
+  for (int i = 0; i < b.inner_nblks; ++i)
+    if (b.inner_idxs[i] == 0) block *= b.inner_blks[i];
+  int64_t total = 1;
+  for (int i = 0; i < m.ndims; ++i) total *= m.padded_dims[i];
+  return m.padded_dims[0] % block == 0 && b.strides[0] * (m.padded_dims[0] / block) == total ? block : 0;
+}
+
+// Rewrites `bytes` from layout `from` into layout `to` (of the same size). Where both keep
+// dimension 0 outermost, it goes one slab of rows at a time through a slab-sized temporary (at
+// most ~1 MB), else through a copy of the whole tensor. The temporary comes from the OS directly:
+// ark's block cache would keep it, and packing a ResNet-50 would leave idle blocks behind; a
+// whole-tensor one (9.4 MB for a 512x512x3x3 weight) would also add to the peak of the first
+// forward, which packs while the activations are live.
 void relayout_in_place(void* bytes, const memory::desc& from, const memory::desc& to) {
   const size_t n = to.get_size();
-  void* tmp = ::mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  ARK_CHECK(tmp != MAP_FAILED, "out of memory: failed to map ", n, " bytes to repack convolution weights");
-  std::unique_ptr<void, std::function<void(void*)>> unmap(tmp, [n](void* q) { ::munmap(q, n); });
+  const memory::dims dims = to.dims();
+  const int64_t a = outer_rows(from), b = outer_rows(to);
+  int64_t rows = dims[0];
+  if (const int64_t unit = a > 0 && b > 0 ? std::lcm(a, b) : 0; unit > 0 && dims[0] % unit == 0) {
+    const int64_t units = dims[0] / unit, unit_bytes = static_cast<int64_t>(n) / units;
+    int64_t per_slab = std::clamp<int64_t>((int64_t{1} << 20) / unit_bytes, 1, units);
+    while (units % per_slab != 0) --per_slab;  // slabs of equal size, so one reorder serves all
+    rows = per_slab * unit;
+  }
+  memory::dims slab_dims = dims;
+  slab_dims[0] = rows;
+  const memory::dims origin(dims.size(), 0);
+  const memory::desc from_slab = from.submemory_desc(slab_dims, origin), to_slab = to.submemory_desc(slab_dims, origin);
+  const size_t slab = to_slab.get_size();
+  void* tmp = ::mmap(nullptr, slab, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ARK_CHECK(tmp != MAP_FAILED, "out of memory: failed to map ", slab, " bytes to repack convolution weights");
+  std::unique_ptr<void, std::function<void(void*)>> unmap(tmp, [slab](void* q) { ::munmap(q, slab); });
   dnnl::stream st(engine());
-  memory src(from, engine(), bytes), dst(to, engine(), tmp);
-  dnnl::reorder(src, dst).execute(st, src, dst);
-  st.wait();
-  std::memcpy(bytes, tmp, n);
+  dnnl::reorder reorder(dnnl::reorder::primitive_desc(engine(), from_slab, engine(), to_slab));
+  for (size_t off = 0; off < n; off += slab) {
+    char* at = static_cast<char*>(bytes) + off;
+    memory src(from_slab, engine(), at), dst(to_slab, engine(), tmp);
+    reorder.execute(st, src, dst);
+    st.wait();
+    std::memcpy(at, tmp, slab);
+  }
 }
 
 // Inference weights whose storage allows packing (nn::optimize_for_inference) and holds just this
