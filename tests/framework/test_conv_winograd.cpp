@@ -1,6 +1,8 @@
-// Winograd F(4x4, 3x3) runs the 3x3 stride-1 convolutions that have enough output tiles
-// (backend/cpu/conv_onednn.cpp). Its forward and both gradients must match float64 within a
-// stated tolerance; every other convolution must be untouched by the setting.
+// Convolutions that oneDNN runs by another algorithm than the direct one (backend/cpu/
+// conv_onednn.cpp): Winograd F(4x4, 3x3) for the 3x3 stride-1 convolutions with enough output
+// tiles, whose forward and both gradients must match float64 within a stated tolerance while
+// every other convolution is untouched by the setting; and strided 1x1 convolutions, run as
+// stride-1 ones on a subsampled input.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -93,5 +95,42 @@ TEST(ConvWinograd, OtherConvolutionsAreUntouched) {
     EXPECT_TRUE(equal(on.y, off.y));
     EXPECT_TRUE(equal(on.gx, off.gx));
     EXPECT_TRUE(equal(on.gw, off.gw));
+  }
+}
+
+// A strided 1x1 convolution without padding runs as a stride-1 one on the subsampled input (the
+// subsampling done by the reorder into oneDNN's layout; backward-data scatters into a zeroed
+// gradient). Sizes that the stride does not divide, unequal strides, groups, training (the
+// blocked input handed from forward to backward-weights) and inference must all match float64.
+TEST(ConvSubsampled, StridedPointwiseMatchesFloat64) {
+  manual_seed(2);
+  struct Case {
+    const char* what;
+    int64_t n, cin, cout, h, w, groups;
+    std::vector<int64_t> stride;
+  };
+  for (const Case& c : {Case{"stride 2, odd size", 2, 32, 48, 9, 9, 1, {2, 2}}, Case{"stride 2x3", 3, 16, 32, 10, 11, 1, {2, 3}},
+                        Case{"grouped", 2, 32, 64, 8, 7, 2, {2, 2}}, Case{"channels not a multiple of 16", 2, 3, 8, 7, 7, 1, {3, 3}}}) {
+    SCOPED_TRACE(c.what);
+    const Tensor x = randn({c.n, c.cin, c.h, c.w}), w = randn({c.cout, c.cin / c.groups, 1, 1}), b = randn({c.cout});
+    auto conv = [&](const Tensor& xx, const Tensor& ww, const Tensor& bb) {
+      return conv2d(xx, ww, bb, c.stride, IntArrayRef{0}, IntArrayRef{1}, c.groups);
+    };
+    const Tensor expected = conv(x.to(kDouble), w.to(kDouble), b.to(kDouble));
+    const Tensor r = randn(expected.sizes());
+    {
+      NoGradGuard no_grad;
+      EXPECT_LT(scaled_error(conv(x, w, b), expected), 1e-5) << "inference";
+    }
+    std::vector<Tensor> got, want;
+    for (ScalarType t : {kFloat, kDouble}) {
+      Tensor xl = x.to(t).detach().requires_grad_(true), wl = w.to(t).detach().requires_grad_(true);
+      Tensor bl = b.to(t).detach().requires_grad_(true);
+      Tensor y = conv(xl, wl, bl);
+      (y * r.to(t)).sum().backward();
+      (t == kFloat ? got : want) = {y.detach(), xl.grad(), wl.grad(), bl.grad()};
+    }
+    const char* names[] = {"output", "grad input", "grad weight", "grad bias"};
+    for (int i = 0; i < 4; ++i) EXPECT_LT(scaled_error(got[i], want[i]), 1e-5) << names[i];
   }
 }

@@ -36,6 +36,9 @@ dnnl::engine& engine() {
 struct Shapes {
   memory::dims src, weights, bias, dst, strides, dilates, pad_l, pad_r;
   bool grouped;
+  // The plain source's element strides: dense NCHW, or (subsampled) a strided view of it.
+  memory::dims src_strides;
+  bool subsampled = false;
 };
 
 Shapes shapes_of(IntArrayRef in, IntArrayRef w, IntArrayRef out, const Backend::ConvParams& p) {
@@ -55,6 +58,19 @@ Shapes shapes_of(IntArrayRef in, IntArrayRef w, IntArrayRef out, const Backend::
     const int64_t eff = (w[2 + i] - 1) * p.dilation[i] + 1;
     s.pad_r.push_back((out[2 + i] - 1) * p.stride[i] + eff - in[2 + i] - p.padding[i]);
   }
+  s.src_strides = {in[1] * in[2] * in[3], in[2] * in[3], in[3], 1};
+  // A strided 1x1 convolution without padding reads only every stride-th pixel: it is the
+  // stride-1 convolution of that subsampled input. The subsampling rides on the reorder into
+  // oneDNN's layout (a strided source view), which then moves 1/stride^2 of the input instead of
+  // all of it; backward-data writes the sampled pixels of a zeroed gradient the same way. (The
+  // ResNet downsample convolutions: 1.2-1.5x at batch 16.)
+  if (w[2] == 1 && w[3] == 1 && p.padding[0] == 0 && p.padding[1] == 0 && (p.stride[0] > 1 || p.stride[1] > 1)) {
+    s.subsampled = true;
+    s.src_strides = {in[1] * in[2] * in[3], in[2] * in[3], in[3] * p.stride[0], p.stride[1]};
+    s.src = {in[0], in[1], out[2], out[3]};
+    s.strides = {1, 1};
+    s.pad_r = {0, 0};
+  }
   return s;
 }
 
@@ -69,6 +85,9 @@ std::string key_of(const char* kind, const Shapes& s) {
 }
 
 memory::desc any_md(const memory::dims& d) { return memory::desc(d, dt::f32, tag::any); }
+memory::desc plain_src_md(const Shapes& s) {
+  return s.subsampled ? memory::desc(s.src, dt::f32, s.src_strides) : memory::desc(s.src, dt::f32, tag::nchw);
+}
 memory::desc plain_md(const memory::dims& d, bool weights, bool grouped) {
   if (!weights) return memory::desc(d, dt::f32, d.size() == 1 ? tag::a : tag::nchw);
   return memory::desc(d, dt::f32, grouped ? tag::goihw : tag::oihw);
@@ -376,7 +395,7 @@ bool conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const
       });
     });
     dnnl::stream st(engine());
-    Staged src = stage_in(st, f->pd.src_desc(), plain_md(s.src, false, false), input.data_ptr());
+    Staged src = stage_in(st, f->pd.src_desc(), plain_src_md(s), input.data_ptr());
     if (p.weight_grad_follows) keep_copy(input, src);
     Staged w = stage_weights(st, weight, f->pd.weights_desc(), plain_md(s.weights, true, s.grouped));
     Staged dst = stage_out(f->pd.dst_desc(), plain_md(s.dst, false, false), out.data_ptr());
@@ -407,7 +426,8 @@ bool conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const T
     Staged gy = stage_kept(st, grad_out, b->pd.diff_dst_desc(), plain_md(s.dst, false, false), false);
     if (p.weight_grad_follows) keep_copy(grad_out, gy);
     Staged w = stage_in(st, b->pd.weights_desc(), plain_md(s.weights, true, s.grouped), weight.data_ptr());
-    Staged gx = stage_out(b->pd.diff_src_desc(), plain_md(s.src, false, false), grad_in.data_ptr());
+    if (s.subsampled) backend_for(Device(kCPU)).fill(grad_in, 0);  // the pixels no output read
+    Staged gx = stage_out(b->pd.diff_src_desc(), plain_src_md(s), grad_in.data_ptr());
     b->prim.execute(st, {{DNNL_ARG_DIFF_DST, gy.prim}, {DNNL_ARG_WEIGHTS, w.prim}, {DNNL_ARG_DIFF_SRC, gx.prim},
                          {DNNL_ARG_SCRATCHPAD, scratchpad(b->pd.scratchpad_desc())}});
     finish_out(st, gx);
@@ -433,7 +453,7 @@ bool conv2d_backward_weight(const Tensor& grad_out, const Tensor& input, const T
       });
     });
     dnnl::stream st(engine());
-    Staged x = stage_kept(st, input, b->pd.src_desc(), plain_md(s.src, false, false), /*take=*/true);
+    Staged x = stage_kept(st, input, b->pd.src_desc(), plain_src_md(s), /*take=*/true);
     Staged gy = stage_kept(st, grad_out, b->pd.diff_dst_desc(), plain_md(s.dst, false, false), /*take=*/false);
     Staged gw = stage_out(b->pd.diff_weights_desc(), plain_md(s.weights, true, s.grouped), grad_weight.data_ptr());
     std::unordered_map<int, memory> args = {
