@@ -171,7 +171,7 @@ auto build(const Shapes& s, const Make& make) {
       auto built = make(dnnl::algorithm::convolution_winograd);
       auto numel = [](const memory::dims& d) { return std::accumulate(d.begin(), d.end(), int64_t{1}, std::multiplies<>()); };
       const size_t activations = static_cast<size_t>(numel(s.src) + numel(s.dst)) * sizeof(float);
-      if (built.pd.scratchpad_desc().get_size() <= 2 * activations) return built;
+      if (2 * built.pd.scratchpad_desc().get_size() <= 7 * activations) return built;
     } catch (const dnnl::error&) {
     }
   }
