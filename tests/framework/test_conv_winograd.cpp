@@ -2,7 +2,8 @@
 // conv_onednn.cpp): Winograd F(4x4, 3x3) for the 3x3 stride-1 convolutions with enough output
 // tiles, whose forward and both gradients must match float64 within a stated tolerance while
 // every other convolution is untouched by the setting; and strided 1x1 convolutions, run as
-// stride-1 ones on a subsampled input.
+// stride-1 ones on a subsampled input; and deep layers whose weight gradient is one GEMM over the
+// batch (backend/cpu/conv.cpp), in chunks of images where the column matrix would be too big.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -133,4 +134,43 @@ TEST(ConvSubsampled, StridedPointwiseMatchesFloat64) {
     const char* names[] = {"output", "grad input", "grad weight", "grad bias"};
     for (int i = 0; i < 4; ++i) EXPECT_LT(scaled_error(got[i], want[i]), 1e-5) << names[i];
   }
+}
+
+// Deep layers with small maps take the weight gradient from one GEMM over the whole batch instead
+// of oneDNN's direct kernel (512 channels at 7x7; 256 and up at batch 1 with 14x14 or less). The
+// three gradients, with bias, in training, must match float64.
+TEST(ConvWeightGradGemm, DeepLayersMatchFloat64) {
+  manual_seed(3);
+  struct Case {
+    const char* what;
+    int64_t n, cin, cout, hw, stride;
+  };
+  for (const Case& c : {Case{"512 channels at 7x7", 2, 512, 512, 7, 1}, Case{"stride 2 to 7x7", 1, 512, 512, 14, 2},
+                        Case{"batch 1, 256 channels at 14x14", 1, 256, 256, 14, 1}}) {
+    SCOPED_TRACE(c.what);
+    const Tensor x = randn({c.n, c.cin, c.hw, c.hw}), w = randn({c.cout, c.cin, 3, 3}) * 0.02, b = randn({c.cout});
+    const Tensor r = randn({c.n, c.cout, c.hw / c.stride, c.hw / c.stride});
+    const Results got = run(x, w, b, r, c.stride, 1), want = run(x.to(kDouble), w.to(kDouble), b.to(kDouble), r, c.stride, 1);
+    EXPECT_LT(scaled_error(got.y, want.y), 1e-5) << "output";
+    EXPECT_LT(scaled_error(got.gx, want.gx), 1e-5) << "grad input";
+    EXPECT_LT(scaled_error(got.gw, want.gw), 1e-5) << "grad weight";
+    EXPECT_LT(scaled_error(got.gb, want.gb), 1e-5) << "grad bias";
+  }
+}
+
+// The batch-wide column matrix is kept within a budget (64 MB) by taking the images in chunks whose
+// products accumulate into the weight gradient: 5 images of 18.9 MB of columns each go as 3 + 2,
+// and the result must be the sum of the images' own gradients.
+TEST(ConvWeightGradGemm, ChunksOfImagesAccumulate) {
+  manual_seed(4);
+  const Tensor x = randn({5, 64, 64, 64}, kDouble), w = randn({8, 64, 3, 3}, kDouble);
+  const Tensor r = randn({5, 8, 64, 64}, kDouble);
+  auto weight_grad = [&](const Tensor& xs, const Tensor& rs) {
+    Tensor wl = w.clone().requires_grad_(true);
+    (conv2d(xs, wl, {}, 1, 1) * rs).sum().backward();
+    return wl.grad();
+  };
+  Tensor sum = zeros_like(w);
+  for (int64_t i = 0; i < 5; ++i) sum = sum + weight_grad(x.narrow(0, i, 1), r.narrow(0, i, 1));
+  EXPECT_LT(scaled_error(weight_grad(x, r), sum), 1e-12);
 }

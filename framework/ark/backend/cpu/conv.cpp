@@ -2,12 +2,14 @@
 // (float64 gradient checks, odd shapes). Layout NCHW, weights OIHW, groups supported.
 #include <cblas.h>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
 #include "ark/backend/cpu/conv.h"
 #include "ark/backend/cpu/cpu_backend.h"
 #include "ark/core/parallel.h"
+#include "ark/ops/ops.h"
 
 namespace ark::cpu {
 namespace {
@@ -25,27 +27,38 @@ Geometry geometry(const Tensor& input, const Tensor& weight, const Tensor& out, 
           out.size(2),   out.size(3),   p.groups};
 }
 
+// The kh*kw rows of one input channel `xc` (an h x w plane) in the column matrix, each row
+// `ld` elements apart (ho*wo for one image; a batch-wide matrix puts images side by side).
+template <class T>
+void im2col_channel(const T* xc, const Geometry& g, const Backend::ConvParams& p, T* rows, int64_t ld) {
+  for (int64_t ki = 0; ki < g.kh; ++ki)
+    for (int64_t kj = 0; kj < g.kw; ++kj) {
+      T* row = rows + (ki * g.kw + kj) * ld;
+      // Output columns whose input column lies inside the image: [j0, j1).
+      const int64_t off = kj * p.dilation[1] - p.padding[1], s = p.stride[1];
+      const int64_t j0 = std::clamp<int64_t>(off >= 0 ? 0 : (-off + s - 1) / s, 0, g.wo);
+      const int64_t j1 = std::clamp<int64_t>(g.w - off <= 0 ? 0 : (g.w - off + s - 1) / s, j0, g.wo);
+      for (int64_t oi = 0; oi < g.ho; ++oi) {
+        const int64_t ii = oi * p.stride[0] - p.padding[0] + ki * p.dilation[0];
+        T* r = row + oi * g.wo;
+        if (ii < 0 || ii >= g.h) {
+          std::fill(r, r + g.wo, T(0));
+          continue;
+        }
+        const T* xr = xc + ii * g.w + off;
+        std::fill(r, r + j0, T(0));
+        if (s == 1) std::copy(xr + j0, xr + j1, r + j0);
+        else
+          for (int64_t oj = j0; oj < j1; ++oj) r[oj] = xr[oj * s];
+        std::fill(r + j1, r + g.wo, T(0));
+      }
+    }
+}
+
 template <class T>
 void im2col(const T* x, const Geometry& g, const Backend::ConvParams& p, T* col) {
-  const int64_t cg = g.cg();
-  for (int64_t c = 0; c < cg; ++c)
-    for (int64_t ki = 0; ki < g.kh; ++ki)
-      for (int64_t kj = 0; kj < g.kw; ++kj) {
-        T* row = col + ((c * g.kh + ki) * g.kw + kj) * g.ho * g.wo;
-        for (int64_t oi = 0; oi < g.ho; ++oi) {
-          const int64_t ii = oi * p.stride[0] - p.padding[0] + ki * p.dilation[0];
-          T* r = row + oi * g.wo;
-          if (ii < 0 || ii >= g.h) {
-            std::memset(r, 0, sizeof(T) * static_cast<size_t>(g.wo));
-            continue;
-          }
-          const T* xr = x + (c * g.h + ii) * g.w;
-          for (int64_t oj = 0; oj < g.wo; ++oj) {
-            const int64_t jj = oj * p.stride[1] - p.padding[1] + kj * p.dilation[1];
-            r[oj] = (jj >= 0 && jj < g.w) ? xr[jj] : T(0);
-          }
-        }
-      }
+  const int64_t rows = g.kh * g.kw, cols = g.ho * g.wo;
+  for (int64_t c = 0; c < g.cg(); ++c) im2col_channel(x + c * g.h * g.w, g, p, col + c * rows * cols, cols);
 }
 
 template <class T>
@@ -149,37 +162,55 @@ void conv_backward_input(const Tensor& grad_out, const Tensor& weight, const Ten
   });
 }
 
+// The weight gradient as one GEMM over the whole batch: grad_w (O x C*kh*kw, per group) =
+// grad_out (O x N*ho*wo) . col^T, with the column matrices of all images side by side. One product
+// with a long reduction (N*ho*wo) runs near the GEMM's peak, where a product per image (a reduction
+// of ho*wo, 49 for ResNet's last stage) does not. Images go in chunks that keep the column matrix
+// within kColumnBudget, the chunks' products accumulating into grad_w.
+constexpr size_t kColumnBudget = size_t{64} << 20;
+
 template <class T>
 void conv_backward_weight(const Tensor& grad_out, const Tensor& input, const Tensor& grad_w, const Tensor& grad_b,
                           const Backend::ConvParams& p) {
   const Geometry g = geometry(input, grad_w, grad_out, p);
-  const T* gy = grad_out.data_ptr<T>();
-  const T* x = input.data_ptr<T>();
-  const bool pw = is_pointwise(g, p);
-  if (grad_w.defined()) {
-    T* gw = grad_w.data_ptr<T>();
-    std::vector<T> col(pw ? 0 : static_cast<size_t>(g.col_rows() * g.col_cols()));
-    for (int64_t n = 0; n < g.n; ++n)
-      for (int64_t grp = 0; grp < g.g; ++grp) {
-        const T* xin = x + (n * g.c + grp * g.cg()) * g.h * g.w;
-        const T* src = xin;
-        if (!pw) {
-          im2col(xin, g, p, col.data());
-          src = col.data();
+  const int64_t pixels = g.ho * g.wo, rows = g.col_rows();
+  Backend& be = backend_for(Device(kCPU));
+  if (grad_w.defined() && (g.n == 0 || pixels == 0)) be.fill(grad_w, 0);
+  if (grad_w.defined() && g.n > 0 && pixels > 0) {
+    const size_t image_bytes = static_cast<size_t>(g.c * g.kh * g.kw * pixels) * sizeof(T);
+    const int64_t chunk = std::clamp<int64_t>(static_cast<int64_t>(kColumnBudget / image_bytes), 1, g.n);
+    const TensorOptions opts = TensorOptions().dtype(input.dtype());
+    Tensor col = empty({g.g, rows, chunk * pixels}, opts);
+    Tensor gy_t = empty({g.o, chunk * pixels}, opts);
+    const T* x = input.data_ptr<T>();
+    T* cp = col.data_ptr<T>();
+    for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
+      const int64_t nc = std::min(chunk, g.n - n0), ld = nc * pixels;
+      // grad_out's rows of these images, channel-major: (O, nc, ho*wo).
+      Tensor gy_rows = gy_t.narrow(1, 0, ld);
+      be.copy(gy_rows.view({g.o, nc, pixels}),
+              grad_out.narrow(0, n0, nc).reshape({nc, g.o, pixels}).permute({1, 0, 2}));
+      // Column matrix: group, then (channel, kh, kw) rows, then (image, pixel) columns.
+      parallel_for(nc * g.c, 1, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) {
+          const int64_t n = i / g.c, c = i % g.c, grp = c / g.cg(), cg = c % g.cg();
+          T* dst = cp + grp * rows * ld + cg * g.kh * g.kw * ld + n * pixels;
+          im2col_channel(x + ((n0 + n) * g.c + c) * g.h * g.w, g, p, dst, ld);
         }
-        const T* gyn = gy + (n * g.o + grp * g.og()) * g.ho * g.wo;
-        gemm<T>(false, true, g.og(), g.col_rows(), g.col_cols(), gyn, g.col_cols(), src, g.col_cols(),
-                n == 0 ? T(0) : T(1), gw + grp * g.og() * g.col_rows(), g.col_rows());
-      }
-    if (g.n == 0) std::memset(gw, 0, grad_w.nbytes());
+      });
+      Tensor cols = col.view({-1}).narrow(0, 0, g.g * rows * ld).view({g.g, rows, ld});
+      be.bmm(gy_rows.view({g.g, g.og(), ld}), cols.transpose(1, 2), grad_w.view({g.g, g.og(), rows}), 1.0,
+             n0 == 0 ? 0.0 : 1.0);
+    }
   }
   if (grad_b.defined()) {
+    const T* gy = grad_out.data_ptr<T>();
     T* gb = grad_b.data_ptr<T>();
     for (int64_t o = 0; o < g.o; ++o) {
       double acc = 0;
       for (int64_t n = 0; n < g.n; ++n) {
-        const T* row = gy + (n * g.o + o) * g.ho * g.wo;
-        for (int64_t i = 0; i < g.ho * g.wo; ++i) acc += row[i];
+        const T* row = gy + (n * g.o + o) * pixels;
+        for (int64_t i = 0; i < pixels; ++i) acc += row[i];
       }
       gb[o] = static_cast<T>(acc);
     }

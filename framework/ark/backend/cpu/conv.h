@@ -1,5 +1,6 @@
 // oneDNN convolution for float32 on the CPU. Each call returns false when oneDNN is unavailable
-// or declines the shape, and the caller falls back to im2col + GEMM.
+// or declines the shape, or (backward-weights) where im2col + GEMM is the faster kernel, and the
+// caller falls back to im2col + GEMM (conv.cpp).
 #pragma once
 #include "ark/backend/backend.h"
 

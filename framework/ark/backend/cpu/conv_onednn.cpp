@@ -157,6 +157,19 @@ bool winograd_wins(const Shapes& s) {
   return oh >= 4 && ow >= 4 && s.dst[0] * ((oh + 3) / 4) * ((ow + 3) / 4) >= 64;
 }
 
+// oneDNN's direct backward-weights kernel runs at 100-150 GFLOP/s on deep layers with small maps
+// (512 channels at 7x7, every batch size from 1 to 64; any layer at batch 1 with a 14x14 output or
+// less), where one GEMM over the whole batch (conv.cpp: im2col of all images side by side, a
+// reduction of N*ho*wo) runs at 160-190 including its column matrix: measured at 2 threads, 3x3
+// ResNet layers, batch 16 1.2-1.5x (512 channels, stride 1 and 2), batch 1 1.15-1.8x, batch 64 at
+// 2x2 and 4x4 maps 1.4-1.5x. It loses (0.3-0.85x) on wide maps and on 256 channels or fewer at
+// batch 16-64, and 1x1 kernels gain too little (1.0-1.1x) to pay for the column copy.
+bool weight_grad_by_gemm(const Shapes& s) {
+  if (s.grouped || s.subsampled || s.weights[2] * s.weights[3] == 1) return false;
+  const int64_t pixels = s.dst[2] * s.dst[3], cin = s.weights[1], cout = s.weights[0];
+  return (cin >= 512 && cout >= 512 && pixels <= 64) || (cin >= 256 && cout >= 256 && s.dst[0] * pixels <= 256);
+}
+
 // Builds a pass's primitive with Winograd where it wins, else (or if oneDNN declines the shape)
 // with the direct algorithm. Winograd's scratchpad holds the transformed tiles, and per thread the
 // transformed weights. Measured at 2 threads against the convolution's input plus output: 0.9-2.9x
@@ -398,7 +411,7 @@ bool conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const
     });
     dnnl::stream st(engine());
     Staged src = stage_in(st, f->pd.src_desc(), plain_src_md(s), input.data_ptr());
-    if (p.weight_grad_follows) keep_copy(input, src);
+    if (p.weight_grad_follows && !weight_grad_by_gemm(s)) keep_copy(input, src);
     Staged w = stage_weights(st, weight, f->pd.weights_desc(), plain_md(s.weights, true, s.grouped));
     Staged dst = stage_out(f->pd.dst_desc(), plain_md(s.dst, false, false), out.data_ptr());
     std::unordered_map<int, memory> args = {
@@ -426,7 +439,7 @@ bool conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const T
     });
     dnnl::stream st(engine());
     Staged gy = stage_kept(st, grad_out, b->pd.diff_dst_desc(), plain_md(s.dst, false, false), false);
-    if (p.weight_grad_follows) keep_copy(grad_out, gy);
+    if (p.weight_grad_follows && !weight_grad_by_gemm(s)) keep_copy(grad_out, gy);
     Staged w = stage_in(st, b->pd.weights_desc(), plain_md(s.weights, true, s.grouped), weight.data_ptr());
     if (s.subsampled) backend_for(Device(kCPU)).fill(grad_in, 0);  // the pixels no output read
     Staged gx = stage_out(b->pd.diff_src_desc(), plain_src_md(s), grad_in.data_ptr());
@@ -442,6 +455,7 @@ bool conv2d_backward_weight(const Tensor& grad_out, const Tensor& input, const T
   static Cache<BackwardWeights> cache;
   const Shapes s = shapes_of(input.sizes(), grad_weight.sizes(), grad_out.sizes(), p);
   const bool with_bias = grad_bias.defined();
+  if (weight_grad_by_gemm(s)) return false;  // the caller's batch-wide im2col + GEMM
   return guarded([&] {
     auto b = cache.get(key_of(with_bias ? "bwd_w_b" : "bwd_w", s), [&] {
       return build(s, [&](dnnl::algorithm alg) {
