@@ -1,7 +1,8 @@
 // ark-bench: ark's side of the ark-vs-PyTorch benchmark suite. torch_bench.py does exactly the
 // same work in PyTorch 1.13 and prints the same lines; run.sh runs both and tabulates.
 //
-//   ark-bench [--threads N] [--reps N] [--filter SUBSTR] [--data DIR] [--max-batches N] [--list] [GROUP...]
+//   ark-bench [--threads N] [--reps N] [--filter SUBSTR|=GROUP/CASE] [--data DIR] [--max-batches N] [--list]
+//             [--list-cases] [--step] [GROUP...]
 //
 // Groups (all when none is named):
 //   overhead    dispatch cost of add on two 64-float tensors: plain, recording autograd, inference
@@ -37,6 +38,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -61,18 +63,47 @@ struct Config {
   std::string filter;
   std::string data = "/usr/share/datasets/fashion-mnist";
   int64_t max_batches = 0;  // mnist: stop an epoch after this many batches (0: whole epoch); for profiling
+  bool list_cases = false;  // print the cases' names instead of running them
+  bool step = false;        // lock-step with the other side (tools/bench/paired.py)
 };
 Config g_cfg;
 
+// --step: print "#step" and wait for a line on stdin, at start and after each case, so that
+// paired.py can run this process and PyTorch's case by case in turn (each case's two figures taken
+// seconds apart, each process keeping its state across cases as in a plain run).
+void lockstep() {
+  if (!g_cfg.step) return;
+  std::printf("#step\n");
+  std::fflush(stdout);
+  char line[64];
+  if (!std::fgets(line, sizeof line, stdin)) std::exit(0);  // the controller is gone
+}
+
+// One result line (bench_common.h's format), then the lock-step pause.
+void report(const std::string& group, const std::string& name, const bench::Stats& st, double flops = 0,
+            double bytes = 0) {
+  bench::report("ark", group, name, st, flops, bytes);
+  lockstep();
+}
+
+// --filter SUBSTR selects the cases whose "group/case" contains SUBSTR; --filter =GROUP/CASE exactly
+// that one (run.sh's paired mode). Under --list-cases every case is named once and none runs.
 bool selected(const std::string& group, const std::string& name) {
-  return g_cfg.filter.empty() || (group + "/" + name).find(g_cfg.filter) != std::string::npos;
+  const std::string id = group + "/" + name;
+  if (g_cfg.list_cases) {
+    static std::set<std::string> named;
+    if (named.insert(id).second) std::printf("%s\n", id.c_str());
+    return false;
+  }
+  if (!g_cfg.filter.empty() && g_cfg.filter[0] == '=') return id == g_cfg.filter.substr(1);
+  return g_cfg.filter.empty() || id.find(g_cfg.filter) != std::string::npos;
 }
 
 /// Times f unless filtered out, then prints its line.
 void run_case(const std::string& group, const std::string& name, const std::function<void()>& f, double flops = 0,
               double bytes = 0) {
   if (!selected(group, name)) return;
-  bench::report("ark", group, name, bench::time_case(f, g_cfg.reps), flops, bytes);
+  report(group, name, bench::time_case(f, g_cfg.reps), flops, bytes);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -167,6 +198,7 @@ void bench_conv(int64_t batch) {
     const double fwd_flops = 2.0 * batch * s.cout * ho * ho * s.cin * s.k * s.k;
     const std::string shape = std::to_string(s.cin) + "x" + std::to_string(s.cout) + "_k" + std::to_string(s.k) + "s" +
                               std::to_string(s.stride) + "p" + std::to_string(s.pad) + "_" + std::to_string(s.hw);
+    if (!selected(g, "fwd_" + shape) && !selected(g, "bwd_" + shape)) continue;
     Tensor x = ark::randn({batch, s.cin, s.hw, s.hw}), w = ark::randn({s.cout, s.cin, s.k, s.k}) * 0.05;
     {
       ark::InferenceMode guard;
@@ -464,7 +496,7 @@ void resnet50_peak(const char* group, const char* name, bool optimized) {
     for (int i = 0; i < 5; ++i) Tensor y = model->forward(x);
   }
   const double peak = status_mb("VmHWM") - base;
-  bench::report("ark", group, name, bench::Stats{peak, peak, peak});
+  report(group, name, bench::Stats{peak, peak, peak});
 }
 void bench_memory() { resnet50_peak("memory", "resnet50_b1_peak_mb", false); }
 void bench_memory_optimized() { resnet50_peak("memory_optimized", "resnet50_b1_peak_mb", true); }
@@ -497,7 +529,7 @@ void bench_decode(const std::string& group, const std::string& name, Model& mode
     if (r > 0) per_token.push_back(bench::seconds_since(t0) * 1e3 / static_cast<double>(steps));
   }
   std::sort(per_token.begin(), per_token.end());
-  bench::report("ark", group, name, bench::Stats{per_token[per_token.size() / 2], per_token.front(), per_token.back()},
+  report(group, name, bench::Stats{per_token[per_token.size() / 2], per_token.front(), per_token.back()},
                 0, weight_bytes);
 }
 
@@ -567,7 +599,7 @@ void bench_text_memory() {
     auto result = ark::models::generate(model, {prompt}, gc);
   }
   const double peak = status_mb("VmHWM") - base;
-  bench::report("ark", "text_memory", "gpt2_generate_peak_mb", bench::Stats{peak, peak, peak});
+  report("text_memory", "gpt2_generate_peak_mb", bench::Stats{peak, peak, peak});
 }
 
 // The machine's read bandwidth: a sum over 1 GiB on the benchmark's threads (best of 5), in GB/s.
@@ -612,13 +644,14 @@ void bench_llama_bf16() {
   std::printf("# llama_bf16: %.2f G parameters (%.2f GB in bfloat16); measured read bandwidth %.1f GB/s\n",
               bytes / 2e9, bytes / 1e9, bw);
   const double ms = 1.0737e9 / bw * 1e-6;
-  bench::report("ark", "llama_bf16", "read_1gib", bench::Stats{ms, ms, ms}, 0, 1.0737e9);
+  report("llama_bf16", "read_1gib", bench::Stats{ms, ms, ms}, 0, 1.0737e9);
   bench_decode("llama_bf16", "tinyllama_1b_decode_tok", model, 32000, 32, 32, 3, bytes);
 }
 
 void usage() {
   std::fprintf(stderr,
-               "usage: ark-bench [--threads N] [--reps N] [--filter SUBSTR] [--data DIR] [--max-batches N] [--list] [GROUP...]\n"
+               "usage: ark-bench [--threads N] [--reps N] [--filter SUBSTR|=GROUP/CASE] [--data DIR] [--max-batches N]\n"
+               "                 [--list] [--list-cases] [--step] [GROUP...]\n"
                "groups: overhead matmul eltwise conv_b1 conv_b16 bottleneck mnist mnist_layers models memory\n"
                "        memory_optimized text text_memory llama_bf16\n"
                "(default: all but memory, memory_optimized, text_memory and llama_bf16, which must run alone)\n");
@@ -652,6 +685,8 @@ int main(int argc, char** argv) {
     else if (a == "--filter") g_cfg.filter = value();
     else if (a == "--data") g_cfg.data = value();
     else if (a == "--max-batches") g_cfg.max_batches = std::atoll(value().c_str());
+    else if (a == "--list-cases") g_cfg.list_cases = true;
+    else if (a == "--step") g_cfg.step = true;
     else if (a == "--list") {
       for (const auto& g : groups) std::printf("%s\n", g.first.c_str());
       return 0;
@@ -673,6 +708,7 @@ int main(int argc, char** argv) {
     ark::set_num_threads(g_cfg.threads);
     ark::manual_seed(0);
     std::printf("# side,group,case,median_ms,min_ms,max_ms,gflops,gbps (threads=%d)\n", g_cfg.threads);
+    lockstep();
     for (const auto& g : groups)
       if (wanted.empty() ? g.first != "memory" && g.first != "memory_optimized" && g.first != "text_memory" &&
                                g.first != "llama_bf16"

@@ -18,15 +18,17 @@
 #   OUT=          folder for the raw CSV and the table (default BUILD_DIR/bench-results/<date-time>)
 #   WAIT_IDLE=0   1: before each group, wait (up to 10 min) until the machine's CPUs are >= 85 % idle over
 #                 3 s, since compiles of other users on a shared machine wreck 2-thread figures
-# ark-bench inherits the caller's environment; torch_bench.py always sets OMP_WAIT_POLICY=passive for
-# PyTorch. Run `OMP_WAIT_POLICY=passive tools/bench/run.sh ...` to give ark the same policy (libgomp's
-# default spins, which costs ~4 ms scheduler ticks per parallel region when the cores are contended).
-# Within a round the two sides alternate per group, and which side goes first alternates too, so
-# load from other processes on this shared machine hits both alike.
+#   PAIRED=1      within each group the two sides take turns case by case (tools/bench/paired.py: both
+#                 processes live through the group, each waiting while the other runs a case), so each
+#                 case's two figures are taken seconds apart instead of a group apart: a slow minute of
+#                 this shared machine then hits both sides of a case, not one side of many cases.
+#                 0: one side runs the whole group, then the other
+# Which side goes first alternates from case to case (PAIRED=0: from group to group), so load from
+# other processes on this shared machine hits both alike.
 set -euo pipefail
 
 if [[ $# -lt 1 ]]; then
-  sed -n '2,22p' "$0" >&2
+  sed -n '2,27p' "$0" >&2
   exit 2
 fi
 BUILD=$1
@@ -40,6 +42,7 @@ REPS=${REPS:-0}
 FILTER=${FILTER:-}
 LIBTORCH=${LIBTORCH:-1}
 WAIT_IDLE=${WAIT_IDLE:-0}
+PAIRED=${PAIRED:-1}
 PY=/usr/bin/python3  # Debian's python3-torch; the pyenv python3 on PATH has no torch
 BENCH_GROUPS=("$@")
 [[ ${#BENCH_GROUPS[@]} -gt 0 ]] || BENCH_GROUPS=(overhead matmul eltwise conv_b1 conv_b16 bottleneck mnist mnist_layers models memory memory_optimized
@@ -72,7 +75,6 @@ if [[ "$LIBTORCH" = 1 && " ${BENCH_GROUPS[*]} " = *" overhead "* ]]; then
 fi
 
 common=(--threads "$THREADS" --reps "$REPS")
-[[ -z "$FILTER" ]] || common+=(--filter "$FILTER")
 # Busy fraction of all CPUs over 3 s, in percent, from /proc/stat.
 cpu_busy() {
   local a b
@@ -92,11 +94,15 @@ wait_idle() {
   done
   echo "# CPUs ${busy} % busy at start of group" | tee -a "$RAW" >&2
 }
-run_ark() { "$ARK_BENCH" "${common[@]}" "$1" | tee -a "$RAW" >&2; }
-run_torch() { "$PY" "$HERE/torch_bench.py" "${common[@]}" "$1" | tee -a "$RAW" >&2; }
+run_ark() { "$ARK_BENCH" "${common[@]}" --filter "$FILTER" "$1" | tee -a "$RAW" >&2; }
+run_torch() { "$PY" "$HERE/torch_bench.py" "${common[@]}" --filter "$FILTER" "$1" | tee -a "$RAW" >&2; }
+run_pair() {
+  if ((flip)); then run_torch "$1"; run_ark "$1"; else run_ark "$1"; run_torch "$1"; fi
+  flip=$((1 - flip))
+}
 
 {
-  echo "# $(date -Is) $(hostname) threads=$THREADS rounds=$ROUNDS groups=${BENCH_GROUPS[*]}"
+  echo "# $(date -Is) $(hostname) threads=$THREADS rounds=$ROUNDS paired=$PAIRED groups=${BENCH_GROUPS[*]}"
   echo "# ark's OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset (libgomp default)}; PyTorch's: passive"
   echo "# load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee -a "$RAW" >&2
@@ -105,11 +111,18 @@ for ((round = 1; round <= ROUNDS; round++)); do
   for g in "${BENCH_GROUPS[@]}"; do
     echo "# round $round/$ROUNDS, group $g" >&2
     wait_idle
-    if ((flip)); then run_torch "$g"; run_ark "$g"; else run_ark "$g"; run_torch "$g"; fi
-    if [[ "$g" = overhead && -n "$LT_BENCH" ]]; then
-      OMP_NUM_THREADS=$THREADS OMP_WAIT_POLICY=passive "$LT_BENCH" "${common[@]}" | tee -a "$RAW" >&2
+    if [[ "$PAIRED" = 1 ]]; then
+      order=()
+      ((flip)) && order=(--torch-first)
+      "$PY" "$HERE/paired.py" "${order[@]}" -- "$ARK_BENCH" "${common[@]}" --filter "$FILTER" "$g" \
+        --- "$PY" "$HERE/torch_bench.py" "${common[@]}" --filter "$FILTER" "$g" | tee -a "$RAW" >&2
+      flip=$((1 - flip))
+    else
+      run_pair "$g"
     fi
-    flip=$((1 - flip))
+    if [[ "$g" = overhead && -n "$LT_BENCH" ]]; then
+      OMP_NUM_THREADS=$THREADS OMP_WAIT_POLICY=passive "$LT_BENCH" "${common[@]}" --filter "$FILTER" | tee -a "$RAW" >&2
+    fi
   done
 done
 echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$RAW" >&2

@@ -2,7 +2,8 @@
 """PyTorch 1.13's side of the ark-vs-PyTorch benchmark suite: the same work as ark_bench.cpp, case for
 case, with the same timing policy (bench_common.h) and the same CSV lines (side "torch").
 
-    /usr/bin/python3 tools/bench/torch_bench.py [--threads N] [--reps N] [--filter SUBSTR] [--data DIR] [--max-batches N] [GROUP...]
+    /usr/bin/python3 tools/bench/torch_bench.py [--threads N] [--reps N] [--filter SUBSTR|=GROUP/CASE] [--data DIR]
+                                                [--max-batches N] [--list] [--list-cases] [--step] [GROUP...]
 
 Run it with /usr/bin/python3 (Debian's python3-torch); the pyenv `python3` on PATH has no torch.
 The thread environment is set before torch is imported, since OpenMP and OpenBLAS read it at load
@@ -27,11 +28,14 @@ DEFAULT_GROUPS = [g for g in GROUPS if g not in ("memory", "memory_optimized", "
 parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 parser.add_argument("--threads", type=int, default=2)
 parser.add_argument("--reps", type=int, default=0, help="samples per case (0: the shared policy)")
-parser.add_argument("--filter", default="", help="only cases whose group/case contains this")
+parser.add_argument("--filter", default="",
+                    help="only cases whose group/case contains this; =GROUP/CASE: exactly that case")
 parser.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
 parser.add_argument("--max-batches", type=int, default=0,
                     help="mnist: stop an epoch after this many batches (0: whole epoch); for profiling")
 parser.add_argument("--list", action="store_true")
+parser.add_argument("--list-cases", action="store_true", help="print the cases' names instead of running them")
+parser.add_argument("--step", action="store_true", help="lock-step with the other side (tools/bench/paired.py)")
 parser.add_argument("groups", nargs="*")
 args = parser.parse_args()
 if args.list:
@@ -78,8 +82,33 @@ def time_case(f):
     return per_call[len(per_call) // 2], per_call[0], per_call[-1]
 
 
+_named = set()
+
+
 def selected(group, name):
-    return not args.filter or args.filter in f"{group}/{name}"
+    case = f"{group}/{name}"
+    if args.list_cases:
+        if case not in _named:
+            _named.add(case)
+            print(case, flush=True)
+        return False
+    if args.filter.startswith("="):
+        return case == args.filter[1:]
+    return not args.filter or args.filter in case
+
+
+def lockstep():
+    """--step: "#step", then wait for a line on stdin (at start and after each case; ark_bench.cpp's lockstep())."""
+    if args.step:
+        print("#step", flush=True)
+        if not sys.stdin.readline():
+            sys.exit(0)  # the controller is gone
+
+
+def emit(line):
+    """One result line, then the lock-step pause."""
+    print(line, flush=True)
+    lockstep()
 
 
 def run_case(group, name, f, flops=0.0, nbytes=0.0):
@@ -88,7 +117,7 @@ def run_case(group, name, f, flops=0.0, nbytes=0.0):
     med, lo, hi = time_case(f)
     gflops = f"{flops / (med * 1e-3) * 1e-9:.2f}" if flops > 0 else ""
     gbps = f"{nbytes / (med * 1e-3) * 1e-9:.2f}" if nbytes > 0 else ""
-    print(f"torch,{group},{name},{med:.6f},{lo:.6f},{hi:.6f},{gflops},{gbps}", flush=True)
+    emit(f"torch,{group},{name},{med:.6f},{lo:.6f},{hi:.6f},{gflops},{gbps}")
 
 
 # ---- overhead ----
@@ -171,6 +200,8 @@ def bench_conv(batch):
         ho = (hw + 2 * pad - k) // stride + 1
         fwd_flops = 2.0 * batch * cout * ho * ho * cin * k * k
         shape = f"{cin}x{cout}_k{k}s{stride}p{pad}_{hw}"
+        if not selected(g, "fwd_" + shape) and not selected(g, "bwd_" + shape):
+            continue
         x, w = torch.randn(batch, cin, hw, hw), torch.randn(cout, cin, k, k) * 0.05
         with torch.inference_mode():
             run_case(g, "fwd_" + shape, lambda: F.conv2d(x, w, None, stride, pad), fwd_flops)
@@ -414,7 +445,7 @@ def resnet50_peak(group, optimized):
         for _ in range(5):
             model(x)
     peak = status_mb("VmHWM") - base
-    print(f"torch,{group},resnet50_b1_peak_mb,{peak:.6f},{peak:.6f},{peak:.6f},,", flush=True)
+    emit(f"torch,{group},resnet50_b1_peak_mb,{peak:.6f},{peak:.6f},{peak:.6f},,")
 
 
 def bench_memory():
@@ -500,8 +531,8 @@ def bench_text():
                         per_token.append((time.perf_counter() - t0) * 1e3 / 64)
             per_token.sort()
             med = per_token[len(per_token) // 2]
-            print(f"torch,text,gpt2_decode_tok,{med:.6f},{per_token[0]:.6f},{per_token[-1]:.6f},,"
-                  f"{nbytes / (med * 1e-3) * 1e-9:.2f}", flush=True)
+            emit(f"torch,text,gpt2_decode_tok,{med:.6f},{per_token[0]:.6f},{per_token[-1]:.6f},,"
+                 f"{nbytes / (med * 1e-3) * 1e-9:.2f}")
 
 
 def bench_text_memory():
@@ -524,11 +555,12 @@ def bench_text_memory():
             logits, past = step(tok, past, 32 + i)
             tok = logits[:, -1].argmax(-1, keepdim=True)
     peak = status_mb("VmHWM") - base
-    print(f"torch,text_memory,gpt2_generate_peak_mb,{peak:.6f},{peak:.6f},{peak:.6f},,", flush=True)
+    emit(f"torch,text_memory,gpt2_generate_peak_mb,{peak:.6f},{peak:.6f},{peak:.6f},,")
 
 
 def main():
     print(f"# side,group,case,median_ms,min_ms,max_ms,gflops,gbps (threads={args.threads}, torch {torch.__version__})")
+    lockstep()
     table = {"overhead": bench_overhead, "matmul": bench_matmul, "eltwise": bench_eltwise,
              "conv_b1": lambda: bench_conv(1), "conv_b16": lambda: bench_conv(16),
              "bottleneck": bench_bottleneck, "mnist": bench_mnist, "mnist_layers": bench_mnist_layers,
