@@ -707,7 +707,8 @@ int main(int argc, char** argv) {
   try {
     ark::set_num_threads(g_cfg.threads);
     ark::manual_seed(0);
-    std::printf("# side,group,case,median_ms,min_ms,max_ms,gflops,gbps (threads=%d)\n", g_cfg.threads);
+    if (!g_cfg.list_cases)
+      std::printf("# side,group,case,median_ms,min_ms,max_ms,gflops,gbps (threads=%d)\n", g_cfg.threads);
     lockstep();
     for (const auto& g : groups)
       if (wanted.empty() ? g.first != "memory" && g.first != "memory_optimized" && g.first != "text_memory" &&

@@ -559,7 +559,8 @@ def bench_text_memory():
 
 
 def main():
-    print(f"# side,group,case,median_ms,min_ms,max_ms,gflops,gbps (threads={args.threads}, torch {torch.__version__})")
+    if not args.list_cases:
+        print(f"# side,group,case,median_ms,min_ms,max_ms,gflops,gbps (threads={args.threads}, torch {torch.__version__})")
     lockstep()
     table = {"overhead": bench_overhead, "matmul": bench_matmul, "eltwise": bench_eltwise,
              "conv_b1": lambda: bench_conv(1), "conv_b16": lambda: bench_conv(16),
