@@ -2,8 +2,9 @@
 // conv_onednn.cpp): Winograd F(4x4, 3x3) for the 3x3 stride-1 convolutions with enough output
 // tiles, whose forward and both gradients must match float64 within a stated tolerance while
 // every other convolution is untouched by the setting; and strided 1x1 convolutions, run as
-// stride-1 ones on a subsampled input; and deep layers whose weight gradient is one GEMM over the
-// batch (backend/cpu/conv.cpp), in chunks of images where the column matrix would be too big.
+// stride-1 ones on a subsampled input; deep layers whose weight gradient is one GEMM over the batch
+// (backend/cpu/conv.cpp), in chunks of images where the column matrix would be too big; and wide-map
+// forwards run a few images per oneDNN call.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -173,4 +174,32 @@ TEST(ConvWeightGradGemm, ChunksOfImagesAccumulate) {
   Tensor sum = zeros_like(w);
   for (int64_t i = 0; i < 5; ++i) sum = sum + weight_grad(x.narrow(0, i, 1), r.narrow(0, i, 1));
   EXPECT_LT(scaled_error(weight_grad(x, r), sum), 1e-12);
+}
+
+// Wide-map layers run their forward a few images per oneDNN call (reorder in, convolve, reorder out,
+// chunk after chunk), the whole batch's blocked input still handed to backward-weights in training.
+// Chunks of 4, 3 and 2 images, a subsampled strided 1x1, a 7x7 stem and bias must all match float64,
+// in inference and in training.
+TEST(ConvChunkedForward, MatchesFloat64InInferenceAndTraining) {
+  manual_seed(5);
+  struct Case {
+    const char* what;
+    int64_t n, cin, cout, hw, k, stride, pad;
+  };
+  for (const Case& c : {Case{"3x3 stride 2, chunks of 4", 8, 16, 32, 56, 3, 2, 1}, Case{"1x1, chunks of 3", 6, 32, 16, 28, 1, 1, 0},
+                        Case{"strided 1x1, chunks of 2", 4, 16, 32, 56, 1, 2, 0}, Case{"7x7 stem", 4, 3, 16, 56, 7, 2, 3}}) {
+    SCOPED_TRACE(c.what);
+    const Tensor x = randn({c.n, c.cin, c.hw, c.hw}), w = randn({c.cout, c.cin, c.k, c.k}) * 0.1, b = randn({c.cout});
+    const int64_t ho = (c.hw + 2 * c.pad - c.k) / c.stride + 1;
+    const Tensor r = randn({c.n, c.cout, ho, ho});
+    const Results got = run(x, w, b, r, c.stride, c.pad), want = run(x.to(kDouble), w.to(kDouble), b.to(kDouble), r, c.stride, c.pad);
+    {
+      NoGradGuard no_grad;
+      EXPECT_LT(scaled_error(conv2d(x, w, b, c.stride, IntArrayRef{c.pad}), want.y), 1e-5) << "inference";
+    }
+    EXPECT_LT(scaled_error(got.y, want.y), 1e-5) << "output";
+    EXPECT_LT(scaled_error(got.gx, want.gx), 1e-5) << "grad input";
+    EXPECT_LT(scaled_error(got.gw, want.gw), 1e-5) << "grad weight";
+    EXPECT_LT(scaled_error(got.gb, want.gb), 1e-5) << "grad bias";
+  }
 }
