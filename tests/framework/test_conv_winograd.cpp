@@ -151,7 +151,8 @@ TEST(ConvWeightGradGemm, DeepLayersMatchFloat64) {
     SCOPED_TRACE(c.what);
     const Tensor x = randn({c.n, c.cin, c.hw, c.hw}), w = randn({c.cout, c.cin, 3, 3}) * 0.02, b = randn({c.cout});
     const Tensor r = randn({c.n, c.cout, c.hw / c.stride, c.hw / c.stride});
-    const Results got = run(x, w, b, r, c.stride, 1), want = run(x.to(kDouble), w.to(kDouble), b.to(kDouble), r, c.stride, 1);
+    const Results got = run(x, w, b, r, c.stride, 1);
+    const Results want = run(x.to(kDouble), w.to(kDouble), b.to(kDouble), r, c.stride, 1);
     EXPECT_LT(scaled_error(got.y, want.y), 1e-5) << "output";
     EXPECT_LT(scaled_error(got.gx, want.gx), 1e-5) << "grad input";
     EXPECT_LT(scaled_error(got.gw, want.gw), 1e-5) << "grad weight";
@@ -186,13 +187,16 @@ TEST(ConvChunkedForward, MatchesFloat64InInferenceAndTraining) {
     const char* what;
     int64_t n, cin, cout, hw, k, stride, pad;
   };
-  for (const Case& c : {Case{"3x3 stride 2, chunks of 4", 8, 16, 32, 56, 3, 2, 1}, Case{"1x1, chunks of 3", 6, 32, 16, 28, 1, 1, 0},
-                        Case{"strided 1x1, chunks of 2", 4, 16, 32, 56, 1, 2, 0}, Case{"7x7 stem", 4, 3, 16, 56, 7, 2, 3}}) {
+  for (const Case& c : {Case{"3x3 stride 2, chunks of 4", 8, 16, 32, 56, 3, 2, 1},
+                        Case{"1x1, chunks of 3", 6, 32, 16, 28, 1, 1, 0},
+                        Case{"strided 1x1, chunks of 2", 4, 16, 32, 56, 1, 2, 0},
+                        Case{"7x7 stem", 4, 3, 16, 56, 7, 2, 3}}) {
     SCOPED_TRACE(c.what);
     const Tensor x = randn({c.n, c.cin, c.hw, c.hw}), w = randn({c.cout, c.cin, c.k, c.k}) * 0.1, b = randn({c.cout});
     const int64_t ho = (c.hw + 2 * c.pad - c.k) / c.stride + 1;
     const Tensor r = randn({c.n, c.cout, ho, ho});
-    const Results got = run(x, w, b, r, c.stride, c.pad), want = run(x.to(kDouble), w.to(kDouble), b.to(kDouble), r, c.stride, c.pad);
+    const Results got = run(x, w, b, r, c.stride, c.pad);
+    const Results want = run(x.to(kDouble), w.to(kDouble), b.to(kDouble), r, c.stride, c.pad);
     {
       NoGradGuard no_grad;
       EXPECT_LT(scaled_error(conv2d(x, w, b, c.stride, IntArrayRef{c.pad}), want.y), 1e-5) << "inference";

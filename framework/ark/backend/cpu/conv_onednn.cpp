@@ -455,7 +455,7 @@ bool conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const
     int64_t images = images_per_call(s);
     auto f = primitive(with_batch(s, images));
     if (images < n && !(images_outermost(f->pd.src_desc()) && images_outermost(f->pd.dst_desc()))) {
-      images = n;  // no layout of oneDNN's today, but the loop below needs whole images one after another
+      images = n;  // oneDNN's activation layouts keep images outermost; should one not, go whole
       f = primitive(s);
     }
     const Shapes sc = with_batch(s, images);
@@ -475,17 +475,18 @@ bool conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const
     const int64_t in_image = s.subsampled ? s.src_strides[0] : s.src[1] * s.src[2] * s.src[3];
     const int64_t out_image = s.dst[1] * s.dst[2] * s.dst[3];
     const size_t src_image_bytes = src_want.get_size() / static_cast<size_t>(images);
+    char* const src_base = src_reorders ? static_cast<char*>(src_buf.mem.get_data_handle()) : nullptr;
     std::unordered_map<int, memory> args;
     if (with_bias) args[DNNL_ARG_BIAS] = memory(f->pd.bias_desc(), engine(), bias.data_ptr());
     args[DNNL_ARG_WEIGHTS] = w.prim;
     args[DNNL_ARG_SCRATCHPAD] = scratchpad(f->pd.scratchpad_desc());
     for (int64_t n0 = 0; n0 < n; n0 += images) {
-      memory in(src_plain, engine(), static_cast<float*>(input.data_ptr()) + n0 * in_image);
+      memory x(src_plain, engine(), static_cast<float*>(input.data_ptr()) + n0 * in_image);
       memory y(dst_plain, engine(), static_cast<float*>(out.data_ptr()) + n0 * out_image);
-      memory src = in, dst = y;
+      memory src = x, dst = y;
       if (src_reorders) {
-        src = memory(src_want, engine(), static_cast<char*>(src_buf.mem.get_data_handle()) + (keep ? n0 * src_image_bytes : 0));
-        to_blocked->execute(st, in, src);
+        src = memory(src_want, engine(), src_base + (keep ? static_cast<size_t>(n0) * src_image_bytes : 0));
+        to_blocked->execute(st, x, src);
       }
       if (dst_reorders) dst = dst_buf.mem;
       args[DNNL_ARG_SRC] = src;
@@ -495,7 +496,7 @@ bool conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const
     }
     st.wait();
     if (keep) {
-      const memory whole(with_images(src_want, n), engine(), src_buf.mem.get_data_handle());
+      const memory whole(with_images(src_want, n), engine(), src_base);
       keep_copy(input, Staged{memory(plain_src_md(s), engine(), input.data_ptr()), whole, true, src_buf});
     }
   });
