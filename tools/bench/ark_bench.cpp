@@ -87,7 +87,8 @@ void report(const std::string& group, const std::string& name, const bench::Stat
 }
 
 // --filter SUBSTR selects the cases whose "group/case" contains SUBSTR; --filter =GROUP/CASE exactly
-// that one (run.sh's paired mode). Under --list-cases every case is named once and none runs.
+// that one (models/resnet50_b1 alone, not resnet50_b16 too). Under --list-cases every case is named
+// once and none runs.
 bool selected(const std::string& group, const std::string& name) {
   const std::string id = group + "/" + name;
   if (g_cfg.list_cases) {

@@ -23,12 +23,15 @@
 #                 case's two figures are taken seconds apart instead of a group apart: a slow minute of
 #                 this shared machine then hits both sides of a case, not one side of many cases.
 #                 0: one side runs the whole group, then the other
+# ark-bench inherits the caller's environment; torch_bench.py always sets OMP_WAIT_POLICY=passive for
+# PyTorch. Run `OMP_WAIT_POLICY=passive tools/bench/run.sh ...` to give ark the same policy (libgomp's
+# default spins, which costs ~4 ms scheduler ticks per parallel region when the cores are contended).
 # Which side goes first alternates from case to case (PAIRED=0: from group to group), so load from
 # other processes on this shared machine hits both alike.
 set -euo pipefail
 
 if [[ $# -lt 1 ]]; then
-  sed -n '2,27p' "$0" >&2
+  sed -n '2,30p' "$0" >&2
   exit 2
 fi
 BUILD=$1
@@ -94,10 +97,19 @@ wait_idle() {
   done
   echo "# CPUs ${busy} % busy at start of group" | tee -a "$RAW" >&2
 }
-run_ark() { "$ARK_BENCH" "${common[@]}" --filter "$FILTER" "$1" | tee -a "$RAW" >&2; }
-run_torch() { "$PY" "$HERE/torch_bench.py" "${common[@]}" --filter "$FILTER" "$1" | tee -a "$RAW" >&2; }
-run_pair() {
-  if ((flip)); then run_torch "$1"; run_ark "$1"; else run_ark "$1"; run_torch "$1"; fi
+# One group, both sides: in lock-step case by case (PAIRED=1) or one side after the other.
+run_group() {
+  local ark=("$ARK_BENCH" "${common[@]}" --filter "$FILTER" "$1")
+  local torch=("$PY" "$HERE/torch_bench.py" "${common[@]}" --filter "$FILTER" "$1")
+  if [[ "$PAIRED" = 1 ]]; then
+    local order=()
+    ((flip)) && order=(--torch-first)
+    "$PY" "$HERE/paired.py" "${order[@]}" -- "${ark[@]}" --- "${torch[@]}" | tee -a "$RAW" >&2
+  elif ((flip)); then
+    { "${torch[@]}"; "${ark[@]}"; } | tee -a "$RAW" >&2
+  else
+    { "${ark[@]}"; "${torch[@]}"; } | tee -a "$RAW" >&2
+  fi
   flip=$((1 - flip))
 }
 
@@ -111,15 +123,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
   for g in "${BENCH_GROUPS[@]}"; do
     echo "# round $round/$ROUNDS, group $g" >&2
     wait_idle
-    if [[ "$PAIRED" = 1 ]]; then
-      order=()
-      ((flip)) && order=(--torch-first)
-      "$PY" "$HERE/paired.py" "${order[@]}" -- "$ARK_BENCH" "${common[@]}" --filter "$FILTER" "$g" \
-        --- "$PY" "$HERE/torch_bench.py" "${common[@]}" --filter "$FILTER" "$g" | tee -a "$RAW" >&2
-      flip=$((1 - flip))
-    else
-      run_pair "$g"
-    fi
+    run_group "$g"
     if [[ "$g" = overhead && -n "$LT_BENCH" ]]; then
       OMP_NUM_THREADS=$THREADS OMP_WAIT_POLICY=passive "$LT_BENCH" "${common[@]}" --filter "$FILTER" | tee -a "$RAW" >&2
     fi

@@ -476,13 +476,15 @@ bool conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const
     const int64_t out_image = s.dst[1] * s.dst[2] * s.dst[3];
     const size_t src_image_bytes = src_want.get_size() / static_cast<size_t>(images);
     char* const src_base = src_reorders ? static_cast<char*>(src_buf.mem.get_data_handle()) : nullptr;
+    float* const x_base = static_cast<float*>(input.data_ptr());
+    float* const y_base = static_cast<float*>(out.data_ptr());
     std::unordered_map<int, memory> args;
     if (with_bias) args[DNNL_ARG_BIAS] = memory(f->pd.bias_desc(), engine(), bias.data_ptr());
     args[DNNL_ARG_WEIGHTS] = w.prim;
     args[DNNL_ARG_SCRATCHPAD] = scratchpad(f->pd.scratchpad_desc());
     for (int64_t n0 = 0; n0 < n; n0 += images) {
-      memory x(src_plain, engine(), static_cast<float*>(input.data_ptr()) + n0 * in_image);
-      memory y(dst_plain, engine(), static_cast<float*>(out.data_ptr()) + n0 * out_image);
+      memory x(src_plain, engine(), x_base + n0 * in_image);
+      memory y(dst_plain, engine(), y_base + n0 * out_image);
       memory src = x, dst = y;
       if (src_reorders) {
         src = memory(src_want, engine(), src_base + (keep ? static_cast<size_t>(n0) * src_image_bytes : 0));
@@ -497,7 +499,7 @@ bool conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const
     st.wait();
     if (keep) {
       const memory whole(with_images(src_want, n), engine(), src_base);
-      keep_copy(input, Staged{memory(plain_src_md(s), engine(), input.data_ptr()), whole, true, src_buf});
+      keep_copy(input, Staged{memory(plain_src_md(s), engine(), x_base), whole, true, src_buf});
     }
   });
 }
