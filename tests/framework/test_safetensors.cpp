@@ -1,24 +1,20 @@
 // safetensors reader/writer: round trips for every dtype, byte-identical output, and the
 // malformed-file cases B1-B22 of shared/RELIABILITY.md (each must be a clear ark::Error).
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 
 #include "ark/ark.h"
+#include "support/scratch_dir.h"
 
 namespace fs = std::filesystem;
 using namespace ark;
 
 namespace {
 
-std::string tmp_path(const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / ("ark_st_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  return (dir / name).string();
-}
+std::string tmp_path(const std::string& name) { return test::scratch_file("ark_st_", name); }
 
 std::string le64(uint64_t n) {
   std::string s(8, '\0');

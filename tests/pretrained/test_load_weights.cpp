@@ -3,7 +3,6 @@
 // safetensors into a small module whose eval output then matches PyTorch's, the one-error report
 // of every mismatch (naming the file), dtype conversion, remaps and the reader registry.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -14,6 +13,7 @@
 #include "ark/pretrained/load_weights.h"
 #include "support/pth_fixtures.h"
 #include "support/reference.h"
+#include "support/scratch_dir.h"
 
 namespace fs = std::filesystem;
 namespace nn = ark::nn;
@@ -21,11 +21,7 @@ using namespace ark;
 
 namespace {
 
-std::string scratch(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("ark_lw_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  return (dir / name).string();
-}
+std::string scratch(const std::string& name) { return test::scratch_file("ark_lw_", name); }
 std::string copy_as(const std::string& from, const std::string& name) {
   const std::string to = scratch(name);
   fs::copy_file(from, to, fs::copy_options::overwrite_existing);
