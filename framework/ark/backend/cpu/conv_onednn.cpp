@@ -15,6 +15,7 @@
 #include <numeric>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 
 #include "ark/backend/cpu/conv.h"
@@ -171,12 +172,28 @@ bool weight_grad_by_gemm(const Shapes& s) {
   return (cin >= 512 && cout >= 512 && pixels <= 64) || (cin >= 256 && cout >= 256 && s.dst[0] * pixels <= 256);
 }
 
+struct Forward {
+  dnnl::convolution_forward::primitive_desc pd;
+  dnnl::convolution_forward prim;
+};
+struct BackwardData {
+  dnnl::convolution_backward_data::primitive_desc pd;
+  dnnl::convolution_backward_data prim;
+};
+struct BackwardWeights {
+  dnnl::convolution_backward_weights::primitive_desc pd;
+  dnnl::convolution_backward_weights prim;
+};
+
 // Builds a pass's primitive with Winograd where it wins, else (or if oneDNN declines the shape)
 // with the direct algorithm. Winograd's scratchpad holds the transformed tiles, and per thread the
 // transformed weights. Measured at 2 threads against the convolution's input plus output: 0.9-2.9x
-// where maps are wide for their channels (64 channels at 16^2 x 64 images, 128 at 28^2 x 16), but
-// 4.3-40x on deep layers (128 channels at 8^2 x 64: 24 MB; 512 at 7^2 x 16: 125 MB for
-// backward-weights). It is taken within 3.5x, so it never adds more than a few layers' worth of
+// where maps are wide for their channels (64 channels at 16^2 x 64 images, 128 at 28^2 x 16),
+// 4.3-5.4x for the forward and backward-data of middle layers (128 channels at 8^2 x 64: 17 MB;
+// 256 at 14^2 x 16: 33 MB, where Winograd takes 0.57x the direct kernels' time), and 6-40x on
+// deep layers and for backward-weights, which keeps a transformed copy of the weight gradient per
+// thread (256 at 14^2 x 16: 53 MB; 512 at 7^2 x 16: 125 MB). The forward and backward-data take
+// it within 6x, backward-weights within 3.5x, so it never adds more than a few layers' worth of
 // activations to a peak (the scratchpad stays allocated, one per thread, for the next call).
 template <class Make>
 auto build(const Shapes& s, const Make& make) {
@@ -185,7 +202,8 @@ auto build(const Shapes& s, const Make& make) {
       auto built = make(dnnl::algorithm::convolution_winograd);
       auto numel = [](const memory::dims& d) { return std::accumulate(d.begin(), d.end(), int64_t{1}, std::multiplies<>()); };
       const size_t activations = static_cast<size_t>(numel(s.src) + numel(s.dst)) * sizeof(float);
-      if (2 * built.pd.scratchpad_desc().get_size() <= 7 * activations) return built;
+      const size_t bound = std::is_same_v<decltype(built), BackwardWeights> ? 7 * activations / 2 : 6 * activations;
+      if (built.pd.scratchpad_desc().get_size() <= bound) return built;
     } catch (const dnnl::error&) {
     }
   }
@@ -230,19 +248,6 @@ memory::desc with_images(const memory::desc& d, int64_t images) {
   m.dims[0] = m.padded_dims[0] = images;
   return memory::desc(m);
 }
-
-struct Forward {
-  dnnl::convolution_forward::primitive_desc pd;
-  dnnl::convolution_forward prim;
-};
-struct BackwardData {
-  dnnl::convolution_backward_data::primitive_desc pd;
-  dnnl::convolution_backward_data prim;
-};
-struct BackwardWeights {
-  dnnl::convolution_backward_weights::primitive_desc pd;
-  dnnl::convolution_backward_weights prim;
-};
 
 template <class T>
 struct Cache {
