@@ -13,6 +13,8 @@ PACKAGES=(
   ocl-icd-opencl-dev
   # libraries: JSON headers, CLI, HTTP test server, images (OpenCV), Keras weights (HDF5)
   nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libopencv-dev libhdf5-dev
+  # PNG figures (plots) through libpng, without loading OpenCV's codec library and its ~140 dependencies
+  libpng-dev
   # the weights downloader: libcurl (http/https, proxies, TLS) and OpenSSL's libcrypto (sha256);
   # curl itself is the baseline of tools/bench/pull_bench.sh
   libcurl4-openssl-dev libssl-dev curl

@@ -32,6 +32,7 @@
 #include "ark/datasets/metrics.h"
 #include "ark/datasets/plot.h"
 #include "ark/datasets/table.h"
+#include "ark/io/file.h"
 #include "ark/io/safetensors.h"
 #include "ark/models/hf.h"
 #include "ark/optim/serialize.h"
@@ -600,7 +601,7 @@ void Trainer::save_checkpoint(bool best) {
   writer_->write(
       s_.step,
       [&](const fs::path& dir) {
-        io::save_safetensors((dir / "model.safetensors").string(), module().state_dict());
+        io::save_safetensors((dir / "model.safetensors").string(), module().state_dict(), {{"format", "pt"}});
         maybe_die_in_checkpoint(dir);
         optim::save(*optimizer_, (dir / "optimizer.safetensors").string());
         write_file_atomic(dir / "trainer.json", state.dump(1) + "\n");
@@ -717,9 +718,17 @@ void Trainer::write_outputs(bool final_model) {
 
   if (final_model) {
     // The model of the run: the best epoch's weights when there was validation, else the last.
-    fs::path source = out_ / "checkpoints" / (std::isfinite(s_.best) ? "best" : "last");
-    const auto weights = io::load_safetensors((source / "model.safetensors").string());
-    io::save_safetensors((out_ / "model.safetensors").string(), weights.tensors, {{"format", "pt"}});
+    // A checkpoint's model file is already one (PyTorch's "format" metadata included): copied
+    // through a small buffer, it never sits in memory whole at the run's end. Checkpoints of
+    // older versions lack the metadata and are rewritten.
+    const fs::path checkpoint = out_ / "checkpoints" / (std::isfinite(s_.best) ? "best" : "last");
+    const std::string source = (checkpoint / "model.safetensors").string();
+    const std::string target = (out_ / "model.safetensors").string();
+    if (io::load_safetensors(source).metadata.count("format")) {
+      io::copy_file_atomic(source, target);
+    } else {
+      io::save_safetensors(target, io::load_safetensors(source).tensors, {{"format", "pt"}});
+    }
     for (const auto& f : model_.tokenizer_files) {
       std::ifstream in(f, std::ios::binary);
       std::ostringstream bytes;

@@ -161,7 +161,10 @@ TEST_F(FinetuneCli, RunFolderIsAModelWithMetricsPlotsAndCheckpoints) {
   EXPECT_TRUE(fs::is_symlink(run / "checkpoints" / "best"));
   EXPECT_TRUE(fs::is_regular_file(run / "checkpoints" / "last" / "manifest.json"));
 
-  // The folder is a model: the weights load into the architecture its config names.
+  // The folder is a model: the weights load into the architecture its config names. They are the
+  // best checkpoint's file, copied as it is, with PyTorch's "format" metadata.
+  EXPECT_EQ(slurp(run / "model.safetensors"), slurp(run / "checkpoints" / "best" / "model.safetensors"));
+  EXPECT_EQ(ark::io::load_safetensors((run / "model.safetensors").string()).metadata.at("format"), "pt");
   auto model = ark::models::create("resnet18", {.num_classes = 3});
   model->load_state_dict(ark::io::load_safetensors((run / "model.safetensors").string()).tensors);
 

@@ -89,6 +89,26 @@ TEST(Safetensors, BytesMatchTheReferenceWriter) {
   EXPECT_EQ(got, image(header, data));
 }
 
+// save_safetensors streams each tensor from its own memory: the file holds exactly the bytes
+// serialize_safetensors builds, for views (made contiguous on the way), every width and empty tensors.
+TEST(Safetensors, SaveStreamsTheSerializedBytes) {
+  manual_seed(4);
+  io::TensorDict d;
+  d.insert("t", randn({5, 3}).t());
+  d.insert("half", randn({7}).to(kHalf));
+  d.insert("ids", randint(0, 100, {4, 2}));
+  d.insert("empty", zeros({0, 3}));
+  d.insert("flag", tensor({true, false, true}));
+  const std::string path = tmp_path("streamed.safetensors");
+  io::save_safetensors(path, d, {{"format", "pt"}});
+  std::ifstream in(path, std::ios::binary);
+  const std::string written{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  EXPECT_EQ(written, io::serialize_safetensors(d, {{"format", "pt"}}));
+  const auto back = io::load_safetensors(path);
+  EXPECT_TRUE(equal(back.tensors["t"], d["t"].contiguous()));
+  EXPECT_EQ(back.tensors["empty"].sizes(), d["empty"].sizes());
+}
+
 TEST(Safetensors, ReadsWhatPyTorchSideWrites) {
   const std::string path = std::string(ARK_TEST_DATA) + "/st_python.safetensors";
   const std::string cmd = std::string(ARK_PYTHON) + " -c \"import sys; sys.path.insert(0, '" ARK_SOURCE_DIR

@@ -1,13 +1,12 @@
-// PNG figures with OpenCV: a BGR cv::Mat is drawn, encoded with cv::imencode and written with
+// PNG figures: a BGR cv::Mat is drawn with OpenCV's imgproc, encoded with libpng and written with
 // io::write_file_atomic. Layout constants are in pixels at the default sizes; text is measured
 // with cv::getTextSize so margins follow the labels actually drawn. What the figures promise:
 // plot.h. Not here: interactive output, fonts beyond Hershey's ASCII, log axes.
 #include "ark/datasets/plot.h"
 
-#include <opencv2/core.hpp>
-#include <opencv2/imgcodecs.hpp>  // flags only; the functions come from opencv_codecs.h
+#include <png.h>
 
-#include "ark/datasets/opencv_codecs.h"
+#include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include <algorithm>
@@ -168,21 +167,32 @@ Axis make_axis(double dmin, double dmax, int target_ticks) {
   return a;
 }
 
+// libpng rather than cv::imencode: OpenCV's codec library (Debian's, built with GDAL and friends)
+// maps ~140 libraries, which added 47 MB to the resident size of a fine-tuning run at its first
+// figure, more than anything the run itself allocates at that point.
 void encode_and_write(const std::string& path, const cv::Mat& bgr) {
   // The most common mistake (an output folder not created yet) gets a message that says so.
   const fs::path parent = fs::path(path).parent_path();
   std::error_code ec;
   ARK_CHECK(parent.empty() || fs::is_directory(parent, ec), "cannot write PNG '", path, "': the folder '",
             parent.string(), "' does not exist or is not a folder");
-  std::vector<uint8_t> png;
-  bool ok = false;
-  try {
-    ok = detail::imencode(".png", bgr, png);
-  } catch (const cv::Exception& e) {
-    ARK_ERROR("cannot write PNG '", path, "': ", e.what());
-  }
-  ARK_CHECK(ok, "cannot write PNG '", path, "': OpenCV could not encode the image");
-  io::write_file_atomic(path, std::string_view(reinterpret_cast<const char*>(png.data()), png.size()));
+  ARK_CHECK(bgr.type() == CV_8UC3 && bgr.cols > 0 && bgr.rows > 0, "cannot write PNG '", path,
+            "': expected a non-empty 8-bit BGR image");
+  png_image image;
+  std::memset(&image, 0, sizeof image);
+  image.version = PNG_IMAGE_VERSION;
+  image.width = static_cast<png_uint_32>(bgr.cols);
+  image.height = static_cast<png_uint_32>(bgr.rows);
+  image.format = PNG_FORMAT_BGR;
+  const auto stride = static_cast<png_int_32>(bgr.step[0]);
+  png_alloc_size_t size = 0;
+  bool ok = png_image_write_to_memory(&image, nullptr, &size, 0, bgr.data, stride, nullptr) != 0;
+  std::vector<uint8_t> png(size);
+  ok = ok && png_image_write_to_memory(&image, png.data(), &size, 0, bgr.data, stride, nullptr) != 0;
+  const std::string why = image.message;
+  png_image_free(&image);
+  ARK_CHECK(ok, "cannot write PNG '", path, "': libpng: ", why);
+  io::write_file_atomic(path, std::string_view(reinterpret_cast<const char*>(png.data()), size));
 }
 
 // Maps data to pixels inside a plot rectangle.

@@ -212,7 +212,16 @@ SafetensorsFile load_safetensors(const std::string& path) {
   return build(entries, std::move(meta), static_cast<char*>(file.data.get()) + start, file.data);
 }
 
-std::string serialize_safetensors(const TensorDict& tensors, const Metadata& metadata) {
+namespace {
+
+// A file's parts: the 8-byte length and header, then each tensor's bytes (contiguous CPU
+// tensors, viewed where they lie: a writer streams them out without gathering a copy).
+struct Layout {
+  std::string head;
+  std::vector<Tensor> data;
+};
+
+Layout layout_of(const TensorDict& tensors, const Metadata& metadata) {
   struct Item {
     std::string name;
     Tensor t;
@@ -247,6 +256,7 @@ std::string serialize_safetensors(const TensorDict& tensors, const Metadata& met
     header.push_back('}');
   }
   uint64_t offset = 0;
+  Layout out;
   for (const Item& it : items) {
     const uint64_t nb = it.t.nbytes();
     sep(first);
@@ -259,20 +269,34 @@ std::string serialize_safetensors(const TensorDict& tensors, const Metadata& met
     header.append("],\"data_offsets\":[").append(std::to_string(offset)).append(",");
     header.append(std::to_string(offset + nb)).append("]}");
     offset += nb;
+    out.data.push_back(it.t);
   }
   header += "}";
   header.append((8 - header.size() % 8) % 8, ' ');
-  std::string out;
-  out.reserve(8 + header.size() + offset);
   const uint64_t n = header.size();
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((n >> (8 * i)) & 0xff));
-  out += header;
-  for (const Item& it : items) out.append(static_cast<const char*>(it.t.data_ptr()), it.t.nbytes());
+  for (int i = 0; i < 8; ++i) out.head.push_back(static_cast<char>((n >> (8 * i)) & 0xff));
+  out.head += header;
   return out;
 }
 
+std::string_view bytes_of(const Tensor& t) { return {static_cast<const char*>(t.data_ptr()), t.nbytes()}; }
+
+}  // namespace
+
+std::string serialize_safetensors(const TensorDict& tensors, const Metadata& metadata) {
+  const Layout l = layout_of(tensors, metadata);
+  std::string out = l.head;
+  for (const Tensor& t : l.data) out.append(bytes_of(t));
+  return out;
+}
+
+// Streamed from the tensors' own memory: saving a model or an optimizer's state adds no copy of
+// it to the process's peak (a fine-tuning run's checkpoint held 140 MB more while it was written).
 void save_safetensors(const std::string& path, const TensorDict& tensors, const Metadata& metadata) {
-  write_file_atomic(path, serialize_safetensors(tensors, metadata));
+  const Layout l = layout_of(tensors, metadata);
+  std::vector<std::string_view> pieces{l.head};
+  for (const Tensor& t : l.data) pieces.push_back(bytes_of(t));
+  write_file_atomic(path, pieces);
 }
 
 }  // namespace ark::io
