@@ -4,8 +4,8 @@
 // every other convolution is untouched by the setting; and strided 1x1 convolutions, run as
 // stride-1 ones on a subsampled input; deep layers whose weight gradient is one GEMM over the batch
 // (backend/cpu/conv.cpp), in chunks of images where the column matrix would be too big; and wide-map
-// forwards run a few images per oneDNN call. Winograd's scratchpad bound differs by pass (a middle
-// layer takes it for the forward and backward-data only).
+// forwards run a few images per oneDNN call; batch-1 pointwise forwards run as one GEMM. Winograd's
+// scratchpad bound differs by pass (a middle layer takes it for the forward and backward-data only).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -191,6 +191,43 @@ TEST(ConvWeightGradGemm, DeepLayersMatchFloat64) {
 // The batch-wide column matrix is kept within a budget (64 MB) by taking the images in chunks whose
 // products accumulate into the weight gradient: 5 images of 18.9 MB of columns each go as 3 + 2,
 // and the result must be the sum of the images' own gradients.
+// Batch-1 pointwise convolutions on wide maps run as one GEMM on the plain tensors (forward),
+// then oneDNN's backward kernels without a blocked input handed over from the forward. Grouped ones
+// stay on oneDNN; in float64 every pointwise convolution takes the GEMM path, groups included.
+TEST(ConvPointwiseGemm, BatchOneMatchesFloat64) {
+  manual_seed(6);
+  struct Case {
+    const char* what;
+    int64_t cin, cout, hw, groups;
+  };
+  for (const Case& c : {Case{"56x56", 64, 96, 56, 1}, Case{"28x28, 512 channels", 512, 128, 28, 1},
+                        Case{"14x14, 256 channels", 256, 64, 14, 1},
+                        Case{"14x14, 1024 channels (oneDNN)", 1024, 64, 14, 1}, Case{"grouped", 64, 96, 28, 4}}) {
+    SCOPED_TRACE(c.what);
+    const Tensor x = randn({1, c.cin, c.hw, c.hw}), w = randn({c.cout, c.cin / c.groups, 1, 1}) * 0.05;
+    const Tensor b = randn({c.cout}), r = randn({1, c.cout, c.hw, c.hw});
+    auto conv = [&](const Tensor& xx, const Tensor& ww, const Tensor& bb) {
+      return conv2d(xx, ww, bb, IntArrayRef{1}, IntArrayRef{0}, IntArrayRef{1}, c.groups);
+    };
+    Tensor xg = x.clone().requires_grad_(true), wg = w.clone().requires_grad_(true);
+    Tensor bg = b.clone().requires_grad_(true);
+    const Tensor y = conv(xg, wg, bg);
+    (y * r).sum().backward();
+    Tensor xd = x.to(kDouble).requires_grad_(true), wd = w.to(kDouble).requires_grad_(true);
+    Tensor bd = b.to(kDouble).requires_grad_(true);
+    const Tensor yd = conv(xd, wd, bd);
+    (yd * r.to(kDouble)).sum().backward();
+    EXPECT_LT(scaled_error(y, yd), 1e-5) << "output";
+    EXPECT_LT(scaled_error(xg.grad(), xd.grad()), 1e-5) << "grad input";
+    EXPECT_LT(scaled_error(wg.grad(), wd.grad()), 1e-5) << "grad weight";
+    EXPECT_LT(scaled_error(bg.grad(), bd.grad()), 1e-5) << "grad bias";
+    {
+      InferenceMode guard;  // the same product without autograd
+      EXPECT_LT(scaled_error(conv(x, w, b), yd), 1e-5) << "inference output";
+    }
+  }
+}
+
 TEST(ConvWeightGradGemm, ChunksOfImagesAccumulate) {
   manual_seed(4);
   const Tensor x = randn({5, 64, 64, 64}, kDouble), w = randn({8, 64, 3, 3}, kDouble);
