@@ -13,9 +13,12 @@
 #include <functional>
 
 #include "datasets/test_image_common.h"
+#include "support/errors.h"
 
 namespace ark {
 namespace {
+
+using test::error_of;
 
 namespace fs = std::filesystem;
 using datasets::decode_image;
@@ -41,17 +44,6 @@ struct TempDir {
     return p.string();
   }
 };
-
-// The message of the ark::Error that f throws ("" and a test failure if it throws nothing).
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected an ark::Error";
-  return "";
-}
 
 Tensor decode_bytes(const std::string& bytes, const DecodeOptions& options = {}) {
   return decode_image(bytes.data(), bytes.size(), "<test>", options);

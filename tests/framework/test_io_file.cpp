@@ -13,11 +13,14 @@
 #include "ark/core/error.h"
 #include "ark/io/file.h"
 #include "support/scratch_dir.h"
+#include "support/errors.h"
 
 namespace fs = std::filesystem;
 using namespace ark;
 
 namespace {
+
+using test::error_of;
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -37,16 +40,6 @@ std::vector<std::string> others(const fs::path& dir, const std::set<std::string>
   for (const auto& e : fs::directory_iterator(dir))
     if (!keep.count(e.path().filename().string())) out.push_back(e.path().filename().string());
   return out;
-}
-
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected an ark::Error";
-  return {};
 }
 
 }  // namespace

@@ -14,12 +14,15 @@
 #include "support/pth_fixtures.h"
 #include "support/reference.h"
 #include "support/scratch_dir.h"
+#include "support/errors.h"
 
 namespace fs = std::filesystem;
 namespace nn = ark::nn;
 using namespace ark;
 
 namespace {
+
+using test::error_of;
 
 std::string scratch(const std::string& name) { return test::scratch_file("ark_lw_", name); }
 std::string copy_as(const std::string& from, const std::string& name) {
@@ -40,16 +43,6 @@ void expect_pytorch_output(nn::Sequential& m, const std::string& what) {
   NoGradGuard g;
   const Tensor y = m->forward(io_["x"]);
   EXPECT_TRUE(allclose(y, io_["y"], 1e-5, 1e-6)) << what << "\n" << y << "\n" << io_["y"];
-}
-
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected an ark::Error";
-  return {};
 }
 
 }  // namespace
