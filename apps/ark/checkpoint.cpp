@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ark/core/error.h"
+#include "ark/io/file.h"
 #include "ark/pretrained/sha256.h"
 
 namespace fs = std::filesystem;
@@ -61,33 +62,6 @@ void fsync_path(const fs::path& path) {
   ARK_CHECK(rc == 0, "cannot sync '", path.string(), "': ", std::strerror(err));
 }
 
-void write_file_atomic(const fs::path& path, const std::string& bytes) {
-  static std::atomic<int> counter{0};
-  std::string name = ".";  // appends: see point_link
-  name += path.filename().string();
-  name += ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
-  const fs::path tmp = path.parent_path() / name;
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    ARK_CHECK(out.good(), "cannot write '", path.string(), "': ", std::strerror(errno));
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.close();
-    if (!out.good()) {
-      std::error_code ec;
-      fs::remove(tmp, ec);
-      ARK_CHECK(false, "cannot write '", path.string(), "' (disk full?)");
-    }
-  }
-  try {
-    fsync_path(tmp);
-    fs::rename(tmp, path);
-  } catch (...) {
-    std::error_code ec;
-    fs::remove(tmp, ec);
-    throw;
-  }
-}
-
 CheckpointWriter::CheckpointWriter(fs::path run) : dir_(std::move(run) / "checkpoints") {
   fs::create_directories(dir_);
   // Temp folders of a writer that died: never complete, safe to remove.
@@ -114,7 +88,7 @@ fs::path CheckpointWriter::write(int64_t step, const std::function<void(const fs
       files[p.filename().string()] = {{"size", size}, {"sha256", sha}};
     }
     nlohmann::json manifest = {{"format", "ark-checkpoint/1"}, {"step", step}, {"files", files}};
-    write_file_atomic(tmp / kManifest, manifest.dump(2) + "\n");
+    io::write_file_atomic((tmp / kManifest).string(), manifest.dump(2) + "\n");
     fsync_path(tmp);
     if (fs::exists(final_dir)) fs::remove_all(final_dir);  // a checkpoint of the same step (resumed run)
     fs::rename(tmp, final_dir);

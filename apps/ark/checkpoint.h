@@ -46,8 +46,6 @@ void verify_checkpoint(const std::filesystem::path& folder);
 std::optional<std::filesystem::path> find_resumable(const std::filesystem::path& run,
                                                     const std::function<void(const std::string&)>& log);
 
-/// Writes `bytes` to `path` atomically (temp file in the same folder, fsync, rename).
-void write_file_atomic(const std::filesystem::path& path, const std::string& bytes);
 /// fsync of a file or folder (errors are ark::Error naming it).
 void fsync_path(const std::filesystem::path& path);
 

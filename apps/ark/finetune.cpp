@@ -604,7 +604,7 @@ void Trainer::save_checkpoint(bool best) {
         io::save_safetensors((dir / "model.safetensors").string(), module().state_dict(), {{"format", "pt"}});
         maybe_die_in_checkpoint(dir);
         optim::save(*optimizer_, (dir / "optimizer.safetensors").string());
-        write_file_atomic(dir / "trainer.json", state.dump(1) + "\n");
+        io::write_file_atomic((dir / "trainer.json").string(), state.dump(1) + "\n");
       },
       best);
 }
@@ -650,7 +650,7 @@ void Trainer::write_outputs(bool final_model) {
   // between a checkpoint and this write never loses or duplicates a line.
   std::string lines;
   for (const auto& row : s_.history) lines += row.dump() + "\n";
-  write_file_atomic(out_ / "metrics.jsonl", lines);
+  io::write_file_atomic((out_ / "metrics.jsonl").string(), lines);
 
   std::vector<datasets::Series> loss{{"train", {}, {}}, {"validation", {}, {}}};
   std::vector<datasets::Series> accuracy{{"train", {}, {}}, {"validation", {}, {}}};
@@ -733,14 +733,14 @@ void Trainer::write_outputs(bool final_model) {
       std::ifstream in(f, std::ios::binary);
       std::ostringstream bytes;
       bytes << in.rdbuf();
-      write_file_atomic(out_ / f.filename(), bytes.str());
+      io::write_file_atomic((out_ / f.filename()).string(), bytes.str());
     }
     std::string labels;
     for (const auto& c : classes_) labels += c + "\n";
-    write_file_atomic(out_ / "labels.txt", labels);
+    io::write_file_atomic((out_ / "labels.txt").string(), labels);
   }
   // config.json last: once it names the final metrics, the folder is a complete model.
-  write_file_atomic(out_ / "config.json", config.dump(2) + "\n");
+  io::write_file_atomic((out_ / "config.json").string(), config.dump(2) + "\n");
 }
 
 int Trainer::run() {
