@@ -6,6 +6,7 @@
 // (backend/cpu/conv.cpp), in chunks of images where the column matrix would be too big; and wide-map
 // forwards run a few images per oneDNN call; batch-1 pointwise forwards run as one GEMM. Winograd's
 // scratchpad bound differs by pass (a middle layer takes it for the forward and backward-data only).
+// Inference keeps a weight's blocked copy; training drops it.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -271,4 +272,22 @@ TEST(ConvChunkedForward, MatchesFloat64InInferenceAndTraining) {
     EXPECT_LT(scaled_error(got.gw, want.gw), 1e-5) << "grad weight";
     EXPECT_LT(scaled_error(got.gb, want.gb), 1e-5) << "grad bias";
   }
+}
+
+// Under no-grad a convolution keeps its weight's blocked copy on the weight's storage for the next
+// call; a training call drops it, since the next optimizer step makes it stale (a validation pass
+// between epochs would otherwise leave every conv weight's copy alive for the rest of the run).
+TEST(ConvWeightCopy, KeptForInferenceDroppedByTraining) {
+  manual_seed(7);
+  const Tensor x = randn({2, 32, 16, 16});
+  Tensor w = (randn({64, 32, 3, 3}) * 0.1).requires_grad_(true);
+  Tensor inferred;
+  {
+    NoGradGuard guard;
+    inferred = conv2d(x, w, {}, 1, 1);
+  }
+  EXPECT_NE(w.storage()->backend_cache(), nullptr);
+  const Tensor trained = conv2d(x, w, {}, 1, 1);
+  EXPECT_EQ(w.storage()->backend_cache(), nullptr);
+  EXPECT_TRUE(equal(trained.detach(), inferred));
 }
