@@ -724,10 +724,11 @@ void Trainer::write_outputs(bool final_model) {
     const fs::path checkpoint = out_ / "checkpoints" / (std::isfinite(s_.best) ? "best" : "last");
     const std::string source = (checkpoint / "model.safetensors").string();
     const std::string target = (out_ / "model.safetensors").string();
-    if (io::load_safetensors(source).metadata.count("format")) {
+    const io::SafetensorsFile best = io::load_safetensors(source);  // mapped: only the header is read here
+    if (best.metadata.count("format")) {
       io::copy_file_atomic(source, target);
     } else {
-      io::save_safetensors(target, io::load_safetensors(source).tensors, {{"format", "pt"}});
+      io::save_safetensors(target, best.tensors, {{"format", "pt"}});
     }
     for (const auto& f : model_.tokenizer_files) {
       std::ifstream in(f, std::ios::binary);

@@ -29,10 +29,11 @@ struct Results {
 };
 
 // conv2d forward and backward (through a fixed random projection r) on fresh leaves.
-Results run(const Tensor& x0, const Tensor& w0, const Tensor& b0, const Tensor& r, int64_t stride, int64_t pad) {
+Results run(const Tensor& x0, const Tensor& w0, const Tensor& b0, const Tensor& r, int64_t stride, int64_t pad,
+            int64_t groups = 1) {
   Tensor x = x0.clone().requires_grad_(true), w = w0.clone().requires_grad_(true);
   Tensor b = b0.clone().requires_grad_(true);
-  Tensor y = conv2d(x, w, b, stride, IntArrayRef{pad});
+  Tensor y = conv2d(x, w, b, IntArrayRef{stride}, IntArrayRef{pad}, IntArrayRef{1}, groups);
   (y * r.to(y.dtype())).sum().backward();
   return {y.detach(), x.grad(), w.grad(), b.grad()};
 }
@@ -40,6 +41,14 @@ Results run(const Tensor& x0, const Tensor& w0, const Tensor& b0, const Tensor& 
 // Largest error relative to the reference's largest magnitude (the "relative to scale" measure).
 double scaled_error(const Tensor& got, const Tensor& want) {
   return (got.to(kDouble) - want).abs().max().item<double>() / want.abs().max().item<double>();
+}
+
+// Output and all three gradients within `tol` of the reference's scale.
+void expect_matches(const Results& got, const Results& want, double tol) {
+  EXPECT_LT(scaled_error(got.y, want.y), tol) << "output";
+  EXPECT_LT(scaled_error(got.gx, want.gx), tol) << "grad input";
+  EXPECT_LT(scaled_error(got.gw, want.gw), tol) << "grad weight";
+  EXPECT_LT(scaled_error(got.gb, want.gb), tol) << "grad bias";
 }
 
 }  // namespace
@@ -182,16 +191,10 @@ TEST(ConvWeightGradGemm, DeepLayersMatchFloat64) {
     const Tensor r = randn({c.n, c.cout, c.hw / c.stride, c.hw / c.stride});
     const Results got = run(x, w, b, r, c.stride, 1);
     const Results want = run(x.to(kDouble), w.to(kDouble), b.to(kDouble), r, c.stride, 1);
-    EXPECT_LT(scaled_error(got.y, want.y), 1e-5) << "output";
-    EXPECT_LT(scaled_error(got.gx, want.gx), 1e-5) << "grad input";
-    EXPECT_LT(scaled_error(got.gw, want.gw), 1e-5) << "grad weight";
-    EXPECT_LT(scaled_error(got.gb, want.gb), 1e-5) << "grad bias";
+    expect_matches(got, want, 1e-5);
   }
 }
 
-// The batch-wide column matrix is kept within a budget (64 MB) by taking the images in chunks whose
-// products accumulate into the weight gradient: 5 images of 18.9 MB of columns each go as 3 + 2,
-// and the result must be the sum of the images' own gradients.
 // Batch-1 pointwise convolutions on wide maps run as one GEMM on the plain tensors (forward),
 // then oneDNN's backward kernels without a blocked input handed over from the forward. Grouped ones
 // stay on oneDNN; in float64 every pointwise convolution takes the GEMM path, groups included.
@@ -207,28 +210,20 @@ TEST(ConvPointwiseGemm, BatchOneMatchesFloat64) {
     SCOPED_TRACE(c.what);
     const Tensor x = randn({1, c.cin, c.hw, c.hw}), w = randn({c.cout, c.cin / c.groups, 1, 1}) * 0.05;
     const Tensor b = randn({c.cout}), r = randn({1, c.cout, c.hw, c.hw});
-    auto conv = [&](const Tensor& xx, const Tensor& ww, const Tensor& bb) {
-      return conv2d(xx, ww, bb, IntArrayRef{1}, IntArrayRef{0}, IntArrayRef{1}, c.groups);
-    };
-    Tensor xg = x.clone().requires_grad_(true), wg = w.clone().requires_grad_(true);
-    Tensor bg = b.clone().requires_grad_(true);
-    const Tensor y = conv(xg, wg, bg);
-    (y * r).sum().backward();
-    Tensor xd = x.to(kDouble).requires_grad_(true), wd = w.to(kDouble).requires_grad_(true);
-    Tensor bd = b.to(kDouble).requires_grad_(true);
-    const Tensor yd = conv(xd, wd, bd);
-    (yd * r.to(kDouble)).sum().backward();
-    EXPECT_LT(scaled_error(y, yd), 1e-5) << "output";
-    EXPECT_LT(scaled_error(xg.grad(), xd.grad()), 1e-5) << "grad input";
-    EXPECT_LT(scaled_error(wg.grad(), wd.grad()), 1e-5) << "grad weight";
-    EXPECT_LT(scaled_error(bg.grad(), bd.grad()), 1e-5) << "grad bias";
+    const Results got = run(x, w, b, r, 1, 0, c.groups);
+    const Results want = run(x.to(kDouble), w.to(kDouble), b.to(kDouble), r, 1, 0, c.groups);
+    expect_matches(got, want, 1e-5);
     {
       InferenceMode guard;  // the same product without autograd
-      EXPECT_LT(scaled_error(conv(x, w, b), yd), 1e-5) << "inference output";
+      const Tensor y = conv2d(x, w, b, IntArrayRef{1}, IntArrayRef{0}, IntArrayRef{1}, c.groups);
+      EXPECT_LT(scaled_error(y, want.y), 1e-5) << "inference output";
     }
   }
 }
 
+// The batch-wide column matrix is kept within a budget (64 MB) by taking the images in chunks whose
+// products accumulate into the weight gradient: 5 images of 18.9 MB of columns each go as 3 + 2,
+// and the result must be the sum of the images' own gradients.
 TEST(ConvWeightGradGemm, ChunksOfImagesAccumulate) {
   manual_seed(4);
   const Tensor x = randn({5, 64, 64, 64}, kDouble), w = randn({8, 64, 3, 3}, kDouble);
@@ -267,10 +262,7 @@ TEST(ConvChunkedForward, MatchesFloat64InInferenceAndTraining) {
       NoGradGuard no_grad;
       EXPECT_LT(scaled_error(conv2d(x, w, b, c.stride, IntArrayRef{c.pad}), want.y), 1e-5) << "inference";
     }
-    EXPECT_LT(scaled_error(got.y, want.y), 1e-5) << "output";
-    EXPECT_LT(scaled_error(got.gx, want.gx), 1e-5) << "grad input";
-    EXPECT_LT(scaled_error(got.gw, want.gw), 1e-5) << "grad weight";
-    EXPECT_LT(scaled_error(got.gb, want.gb), 1e-5) << "grad bias";
+    expect_matches(got, want, 1e-5);
   }
 }
 
