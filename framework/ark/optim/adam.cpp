@@ -95,9 +95,7 @@ Adam::Adam(const std::vector<OptimizerParamGroup>& param_groups, const AdamOptio
 }
 
 void Adam::check_options(const OptimizerOptions& options) const {
-  // step() static_casts group options, so a group given another optimizer's options is refused here.
-  ARK_CHECK(dynamic_cast<const AdamOptions*>(&options) != nullptr, "Adam: param group options must be AdamOptions");
-  const auto& o = static_cast<const AdamOptions&>(options);
+  const auto& o = options_as<AdamOptions>(options, "Adam", "AdamOptions");
   detail::adam_check_options("Adam", o.lr(), std::get<0>(o.betas()), std::get<1>(o.betas()), o.eps(), o.weight_decay());
 }
 
@@ -107,11 +105,7 @@ std::unique_ptr<OptimizerParamState> Adam::make_state(const Tensor& param, const
 
 Tensor Adam::step(LossClosure closure) {
   NoGradGuard no_grad;
-  Tensor loss;
-  if (closure) {
-    AutoGradMode enable_grad(true);
-    loss = closure();
-  }
+  const Tensor loss = evaluate(closure);
   for (auto& group : param_groups_) {
     const auto& o = static_cast<const AdamOptions&>(group.options());
     const auto [beta1, beta2] = o.betas();
@@ -143,9 +137,7 @@ AdamW::AdamW(const std::vector<OptimizerParamGroup>& param_groups, const AdamWOp
 }
 
 void AdamW::check_options(const OptimizerOptions& options) const {
-  // step() static_casts group options, so a group given another optimizer's options is refused here.
-  ARK_CHECK(dynamic_cast<const AdamWOptions*>(&options) != nullptr, "AdamW: param group options must be AdamWOptions");
-  const auto& o = static_cast<const AdamWOptions&>(options);
+  const auto& o = options_as<AdamWOptions>(options, "AdamW", "AdamWOptions");
   detail::adam_check_options("AdamW", o.lr(), std::get<0>(o.betas()), std::get<1>(o.betas()), o.eps(), o.weight_decay());
 }
 
@@ -155,11 +147,7 @@ std::unique_ptr<OptimizerParamState> AdamW::make_state(const Tensor& param, cons
 
 Tensor AdamW::step(LossClosure closure) {
   NoGradGuard no_grad;
-  Tensor loss;
-  if (closure) {
-    AutoGradMode enable_grad(true);
-    loss = closure();
-  }
+  const Tensor loss = evaluate(closure);
   for (auto& group : param_groups_) {
     const auto& o = static_cast<const AdamWOptions&>(group.options());
     const auto [beta1, beta2] = o.betas();

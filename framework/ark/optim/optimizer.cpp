@@ -94,6 +94,12 @@ std::string param_key(const Tensor& param) {
   return std::string(buf, r.ptr);
 }
 
+Tensor Optimizer::evaluate(const LossClosure& closure) {
+  if (!closure) return {};
+  AutoGradMode enable_grad(true);
+  return closure();
+}
+
 void Optimizer::init(std::vector<OptimizerParamGroup> param_groups) {
   check_options(*defaults_);
   for (const auto& g : param_groups) add_param_group(g);

@@ -20,6 +20,7 @@
 #include <variant>
 #include <vector>
 
+#include "ark/core/error.h"
 #include "ark/core/ordered_dict.h"
 #include "ark/core/tensor.h"
 
@@ -188,6 +189,17 @@ class Optimizer {
   OptimizerParamState& param_state(const Tensor& param, const OptimizerOptions& group);
   /// Checks a group's options before it is accepted (PyTorch's constructor checks, per group).
   virtual void check_options(const OptimizerOptions& options) const { (void)options; }
+  /// `options` as the optimizer's own options type. step() static_casts each group's options, so
+  /// check_options refuses, through this, a group given another optimizer's options.
+  template <class Options>
+  static const Options& options_as(const OptimizerOptions& options, const char* optimizer, const char* type) {
+    const auto* o = dynamic_cast<const Options*>(&options);
+    ARK_CHECK(o != nullptr, optimizer, ": param group options must be ", type);
+    return *o;
+  }
+  /// step()'s loss: `closure` run with grad mode on (step itself runs under no-grad), or an
+  /// undefined tensor without one.
+  static Tensor evaluate(const LossClosure& closure);
 
   std::vector<OptimizerParamGroup> param_groups_;
   StateMap state_;

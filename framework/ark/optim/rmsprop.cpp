@@ -22,9 +22,7 @@ RMSprop::RMSprop(const std::vector<OptimizerParamGroup>& param_groups, const RMS
 }
 
 void RMSprop::check_options(const OptimizerOptions& options) const {
-  // step() static_casts group options, so a group given another optimizer's options is refused here.
-  ARK_CHECK(dynamic_cast<const RMSpropOptions*>(&options) != nullptr, "RMSprop: param group options must be RMSpropOptions");
-  const auto& o = static_cast<const RMSpropOptions&>(options);
+  const auto& o = options_as<RMSpropOptions>(options, "RMSprop", "RMSpropOptions");
   ARK_CHECK(o.lr() >= 0, "RMSprop: invalid learning rate: ", o.lr());
   ARK_CHECK(o.eps() >= 0, "RMSprop: invalid epsilon value: ", o.eps());
   ARK_CHECK(o.momentum() >= 0, "RMSprop: invalid momentum value: ", o.momentum());
@@ -43,11 +41,7 @@ std::unique_ptr<OptimizerParamState> RMSprop::make_state(const Tensor& param, co
 
 Tensor RMSprop::step(LossClosure closure) {
   NoGradGuard no_grad;
-  Tensor loss;
-  if (closure) {
-    AutoGradMode enable_grad(true);
-    loss = closure();
-  }
+  const Tensor loss = evaluate(closure);
   for (auto& group : param_groups_) {
     const auto& o = static_cast<const RMSpropOptions&>(group.options());
     for (auto& param : group.params()) {

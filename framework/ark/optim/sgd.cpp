@@ -21,9 +21,7 @@ SGD::SGD(const std::vector<OptimizerParamGroup>& param_groups, const SGDOptions&
 }
 
 void SGD::check_options(const OptimizerOptions& options) const {
-  // step() static_casts group options, so a group given another optimizer's options is refused here.
-  ARK_CHECK(dynamic_cast<const SGDOptions*>(&options) != nullptr, "SGD: param group options must be SGDOptions");
-  const auto& o = static_cast<const SGDOptions&>(options);
+  const auto& o = options_as<SGDOptions>(options, "SGD", "SGDOptions");
   ARK_CHECK(o.lr() >= 0, "SGD: invalid learning rate: ", o.lr());
   ARK_CHECK(o.momentum() >= 0, "SGD: invalid momentum value: ", o.momentum());
   ARK_CHECK(o.weight_decay() >= 0, "SGD: invalid weight_decay value: ", o.weight_decay());
@@ -38,11 +36,7 @@ std::unique_ptr<OptimizerParamState> SGD::make_state(const Tensor&, const Optimi
 
 Tensor SGD::step(LossClosure closure) {
   NoGradGuard no_grad;
-  Tensor loss;
-  if (closure) {
-    AutoGradMode enable_grad(true);
-    loss = closure();
-  }
+  const Tensor loss = evaluate(closure);
   for (auto& group : param_groups_) {
     const auto& o = static_cast<const SGDOptions&>(group.options());
     for (auto& param : group.params()) {
