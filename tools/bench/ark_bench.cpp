@@ -68,12 +68,13 @@ struct Config {
 };
 Config g_cfg;
 
-// --step: print "#step" and wait for a line on stdin, at start and after each case, so that
-// paired.py can run this process and PyTorch's case by case in turn (each case's two figures taken
-// seconds apart, each process keeping its state across cases as in a plain run).
-void lockstep() {
+// --step: print a marker and wait for a line on stdin: "#step" at start and after each case, "#sample"
+// before each timed sample, so that paired.py can run this process and PyTorch's in turn, sample by
+// sample within a case (each case's two figures taken side by side, each process keeping its state
+// across cases as in a plain run).
+void lockstep(const char* marker = "#step") {
   if (!g_cfg.step) return;
-  std::printf("#step\n");
+  std::printf("%s\n", marker);
   std::fflush(stdout);
   char line[64];
   if (!std::fgets(line, sizeof line, stdin)) std::exit(0);  // the controller is gone
@@ -104,7 +105,7 @@ bool selected(const std::string& group, const std::string& name) {
 void run_case(const std::string& group, const std::string& name, const std::function<void()>& f, double flops = 0,
               double bytes = 0) {
   if (!selected(group, name)) return;
-  report(group, name, bench::time_case(f, g_cfg.reps), flops, bytes);
+  report(group, name, bench::time_case(f, g_cfg.reps, [] { lockstep("#sample"); }), flops, bytes);
 }
 
 // ---------------------------------------------------------------------------------------------

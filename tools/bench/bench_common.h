@@ -5,7 +5,8 @@
 //   2. inner: calls per timed sample, enough for a sample of >= 20 ms, so µs-scale ops are timed
 //      in batches and the clock's own cost vanishes;
 //   3. reps samples (11 when a call is under 1 ms, 5 when over 1 s, else 7; --reps overrides);
-//      median, min and max of the per-call time over the samples.
+//      median, min and max of the per-call time over the samples. `before_sample` runs before each
+//      (untimed): in lock-step with the other side (paired.py), the two take turns sample by sample.
 // One CSV line per case: side,group,case,median_ms,min_ms,max_ms,gflops,gbps (the last two empty
 // where they mean nothing), computed from the median.
 // Deliberately header-only and free of ark types, so the libtorch program can use it too.
@@ -15,6 +16,7 @@
 #include <cmath>
 #include <cstdio>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace bench {
@@ -30,8 +32,8 @@ inline double seconds_since(std::chrono::steady_clock::time_point t0) {
 constexpr double kWarmupSeconds = 0.2;
 constexpr double kSampleSeconds = 0.02;
 
-template <class F>
-Stats time_case(F&& f, int reps_override) {
+template <class F, class Pause>
+Stats time_case(F&& f, int reps_override, Pause&& before_sample) {
   using clock = std::chrono::steady_clock;
   double best = 1e30;
   const auto warm0 = clock::now();
@@ -45,12 +47,18 @@ Stats time_case(F&& f, int reps_override) {
   const int reps = reps_override > 0 ? reps_override : best < 1e-3 ? 11 : best > 1.0 ? 5 : 7;
   std::vector<double> per_call;
   for (int r = 0; r < reps; ++r) {
+    before_sample();
     const auto t0 = clock::now();
     for (long i = 0; i < inner; ++i) f();
     per_call.push_back(seconds_since(t0) * 1e3 / static_cast<double>(inner));
   }
   std::sort(per_call.begin(), per_call.end());
   return {per_call[per_call.size() / 2], per_call.front(), per_call.back()};
+}
+
+template <class F>
+Stats time_case(F&& f, int reps_override) {
+  return time_case(std::forward<F>(f), reps_override, [] {});
 }
 
 /// Prints one result line; flops/bytes <= 0 leave their column empty.

@@ -18,9 +18,9 @@
 #   OUT=          folder for the raw CSV and the table (default BUILD_DIR/bench-results/<date-time>)
 #   WAIT_IDLE=0   1: before each group, wait (up to 10 min) until the machine's CPUs are >= 85 % idle over
 #                 3 s, since compiles of other users on a shared machine wreck 2-thread figures
-#   PAIRED=1      within each group the two sides take turns case by case (tools/bench/paired.py: both
-#                 processes live through the group, each waiting while the other runs a case), so each
-#                 case's two figures are taken seconds apart instead of a group apart: a slow minute of
+#   PAIRED=1      within each group the two sides take turns sample by sample (tools/bench/paired.py: both
+#                 processes live through the group, each waiting while the other runs a timed sample), so
+#                 each case's two figures are taken side by side instead of a group apart: a slow spell of
 #                 this shared machine then hits both sides of a case, not one side of many cases.
 #                 0: one side runs the whole group, then the other
 # ark-bench inherits the caller's environment; torch_bench.py always sets OMP_WAIT_POLICY=passive for
@@ -97,7 +97,7 @@ wait_idle() {
   done
   echo "# CPUs ${busy} % busy at start of group" | tee -a "$RAW" >&2
 }
-# One group, both sides: in lock-step case by case (PAIRED=1) or one side after the other.
+# One group, both sides: in lock-step sample by sample (PAIRED=1) or one side after the other.
 run_group() {
   local ark=("$ARK_BENCH" "${common[@]}" --filter "$FILTER" "$1")
   local torch=("$PY" "$HERE/torch_bench.py" "${common[@]}" --filter "$FILTER" "$1")

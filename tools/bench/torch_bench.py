@@ -74,6 +74,7 @@ def time_case(f):
     reps = args.reps if args.reps > 0 else 11 if best < 1e-3 else 5 if best > 1.0 else 7
     per_call = []
     for _ in range(reps):
+        lockstep("#sample")
         t0 = time.perf_counter()
         for _ in range(inner):
             f()
@@ -97,10 +98,11 @@ def selected(group, name):
     return not args.filter or args.filter in case
 
 
-def lockstep():
-    """--step: "#step", then wait for a line on stdin (at start and after each case; ark_bench.cpp's lockstep())."""
+def lockstep(marker="#step"):
+    """--step: the marker, then wait for a line on stdin ("#step" at start and after each case, "#sample" before
+    each timed sample; ark_bench.cpp's lockstep())."""
     if args.step:
-        print("#step", flush=True)
+        print(marker, flush=True)
         if not sys.stdin.readline():
             sys.exit(0)  # the controller is gone
 
