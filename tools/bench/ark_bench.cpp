@@ -74,6 +74,7 @@ Config g_cfg;
 // across cases as in a plain run).
 void lockstep(const char* marker = "#step") {
   if (!g_cfg.step) return;
+  bench::wait_for_idle_threads();  // none of this process's threads may spin into the other side's turn
   std::printf("%s\n", marker);
   std::fflush(stdout);
   char line[64];

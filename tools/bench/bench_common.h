@@ -11,11 +11,19 @@
 // where they mean nothing), computed from the median.
 // Deliberately header-only and free of ark types, so the libtorch program can use it too.
 #pragma once
+#include <dirent.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -59,6 +67,31 @@ Stats time_case(F&& f, int reps_override, Pause&& before_sample) {
 template <class F>
 Stats time_case(F&& f, int reps_override) {
   return time_case(std::forward<F>(f), reps_override, [] {});
+}
+
+/// Waits, up to `limit_s`, until every other thread of this process is off the CPU, and returns the
+/// seconds waited. Lock-step runs (paired.py) call it before handing the machine to the other side: a
+/// pool's threads keep spinning for work a while after its last parallel region (libgomp's default
+/// policy: ~300k spins; OpenBLAS's pool), and would otherwise eat into the other side's first
+/// milliseconds, once per sample. Linux: the threads' states in /proc/self/task/*/stat ('R': running).
+inline double wait_for_idle_threads(double limit_s = 0.1) {
+  const long self = ::syscall(SYS_gettid);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (;;) {
+    bool busy = false;
+    if (DIR* dir = ::opendir("/proc/self/task")) {
+      while (const dirent* e = ::readdir(dir)) {
+        if (e->d_name[0] == '.' || std::atol(e->d_name) == self) continue;
+        std::ifstream f(std::string("/proc/self/task/") + e->d_name + "/stat");
+        const std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+        const size_t name_end = stat.rfind(')');  // the state follows the (parenthesised) thread name
+        if (name_end != std::string::npos && name_end + 2 < stat.size() && stat[name_end + 2] == 'R') busy = true;
+      }
+      ::closedir(dir);
+    }
+    if (!busy || seconds_since(t0) >= limit_s) return seconds_since(t0);
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
 }
 
 /// Prints one result line; flops/bytes <= 0 leave their column empty.

@@ -98,10 +98,33 @@ def selected(group, name):
     return not args.filter or args.filter in case
 
 
+def wait_for_idle_threads(limit_s=0.1):
+    """Waits, up to limit_s, until every other thread of this process is off the CPU (bench_common.h's
+    wait_for_idle_threads: a pool's threads spin for work a while after a parallel region)."""
+    import threading
+    self_tid, t0 = str(threading.get_native_id()), time.perf_counter()
+    while True:
+        busy = False
+        for tid in os.listdir("/proc/self/task"):
+            if tid == self_tid:
+                continue
+            try:
+                with open(f"/proc/self/task/{tid}/stat") as f:
+                    stat = f.read()
+            except OSError:
+                continue  # the thread has ended
+            busy = busy or stat[stat.rfind(")") + 2:][:1] == "R"
+        if not busy or time.perf_counter() - t0 >= limit_s:
+            return time.perf_counter() - t0
+        time.sleep(0.0002)
+
+
 def lockstep(marker="#step"):
     """--step: the marker, then wait for a line on stdin ("#step" at start and after each case, "#sample" before
-    each timed sample; ark_bench.cpp's lockstep())."""
+    each timed sample; ark_bench.cpp's lockstep()). First this process's threads must be idle, so that none
+    spins into the other side's turn."""
     if args.step:
+        wait_for_idle_threads()
         print(marker, flush=True)
         if not sys.stdin.readline():
             sys.exit(0)  # the controller is gone
