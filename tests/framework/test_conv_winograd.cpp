@@ -85,11 +85,12 @@ TEST(ConvWinograd, MatchesFloat64ForwardAndBothGradients) {
   }
 }
 
-// A middle layer (128 channels at 8x8, batch 64) takes Winograd for the forward and backward-data
-// (scratchpad ~4.3x its activations at 2 threads, within the 6x bound) but not for backward-weights
-// (~5.9x, over its 3.5x bound): the forward's blocked input goes to the direct weight-gradient
-// kernel, whose result is then bit for bit the all-direct one.
-TEST(ConvWinograd, MiddleLayerTakesItForForwardAndBackwardDataOnly) {
+// Layers whose forward and backward-data take Winograd (scratchpad within 6x the layer's input,
+// output and weights at 2 threads) but not backward-weights (over its 3.5x bound): the forward's
+// blocked input goes to the direct weight-gradient kernel, whose result is then bit for bit the
+// all-direct one. A middle layer, 128 channels at 8x8 x 64 (3.8x; backward-weights 5.2x), and a deep
+// one, 256 channels at 4x4 x 64 (4.6x, weights larger than the activations; backward-weights 9.3x).
+TEST(ConvWinograd, LayersTakeItForForwardAndBackwardDataOnly) {
   WinogradSetting restore;
   struct Threads {
     int saved = get_num_threads();
@@ -97,19 +98,26 @@ TEST(ConvWinograd, MiddleLayerTakesItForForwardAndBackwardDataOnly) {
   } threads;
   set_num_threads(2);  // the scratchpad holds per-thread parts: the bound's outcome depends on it
   manual_seed(5);
-  const Tensor x = randn({64, 128, 8, 8}), w = randn({128, 128, 3, 3}) * std::sqrt(2.0 / (128 * 9));
-  const Tensor b = randn({128}), r = randn({64, 128, 8, 8});
-  set_conv_winograd(true);
-  const Results wino = run(x, w, b, r, 1, 1);
-  set_conv_winograd(false);
-  const Results direct = run(x, w, b, r, 1, 1);
-  const Results ref = run(x.to(kDouble), w.to(kDouble), b.to(kDouble), r, 1, 1);
-  EXPECT_LT(scaled_error(wino.y, ref.y), 2e-5);
-  EXPECT_LT(scaled_error(wino.gx, ref.gx), 2e-5);
-  EXPECT_LT(scaled_error(wino.gw, ref.gw), 2e-5);
-  EXPECT_FALSE(equal(wino.y, direct.y));
-  EXPECT_FALSE(equal(wino.gx, direct.gx));
-  EXPECT_TRUE(equal(wino.gw, direct.gw));
+  struct Case {
+    const char* what;
+    int64_t n, c, hw;
+  };
+  for (const Case& c : {Case{"middle layer", 64, 128, 8}, Case{"deep layer", 64, 256, 4}}) {
+    SCOPED_TRACE(c.what);
+    const Tensor x = randn({c.n, c.c, c.hw, c.hw}), w = randn({c.c, c.c, 3, 3}) * std::sqrt(2.0 / (c.c * 9));
+    const Tensor b = randn({c.c}), r = randn({c.n, c.c, c.hw, c.hw});
+    set_conv_winograd(true);
+    const Results wino = run(x, w, b, r, 1, 1);
+    set_conv_winograd(false);
+    const Results direct = run(x, w, b, r, 1, 1);
+    const Results ref = run(x.to(kDouble), w.to(kDouble), b.to(kDouble), r, 1, 1);
+    EXPECT_LT(scaled_error(wino.y, ref.y), 2e-5);
+    EXPECT_LT(scaled_error(wino.gx, ref.gx), 2e-5);
+    EXPECT_LT(scaled_error(wino.gw, ref.gw), 2e-5);
+    EXPECT_FALSE(equal(wino.y, direct.y));
+    EXPECT_FALSE(equal(wino.gx, direct.gx));
+    EXPECT_TRUE(equal(wino.gw, direct.gw));
+  }
 }
 
 // Shapes outside the rule run the direct algorithm whatever the setting: bit for bit the same.
@@ -123,7 +131,7 @@ TEST(ConvWinograd, OtherConvolutionsAreUntouched) {
   for (const Case& c : {Case{"stride 2", 4, 32, 48, 32, 3, 2}, Case{"too few tiles", 1, 32, 48, 16, 3, 1},
                         Case{"channels not a multiple of 16", 4, 24, 48, 16, 3, 1},
                         Case{"1x1 kernel", 4, 32, 48, 16, 1, 1},
-                        Case{"deep layer: scratchpad over the bound", 4, 256, 256, 16, 3, 1}}) {
+                        Case{"narrow layer, few tiles: scratchpad over the bound", 4, 64, 64, 16, 3, 1}}) {
     SCOPED_TRACE(c.what);
     const int64_t pad = c.k / 2, out = (c.hw + 2 * pad - c.k) / c.stride + 1;
     const Tensor x = randn({c.n, c.cin, c.hw, c.hw}), w = randn({c.cout, c.cin, c.k, c.k}) * 0.1;

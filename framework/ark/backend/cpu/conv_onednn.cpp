@@ -200,23 +200,26 @@ bool forward_by_gemm(const Shapes& s) {
 }
 
 // Builds a pass's primitive with Winograd where it wins, else (or if oneDNN declines the shape)
-// with the direct algorithm. Winograd's scratchpad holds the transformed tiles, and per thread the
-// transformed weights. Measured at 2 threads against the convolution's input plus output: 0.9-2.9x
-// where maps are wide for their channels (64 channels at 16^2 x 64 images, 128 at 28^2 x 16),
-// 4.3-5.4x for the forward and backward-data of middle layers (128 channels at 8^2 x 64: 17 MB;
-// 256 at 14^2 x 16: 33 MB, where Winograd takes 0.57x the direct kernels' time), and 6-40x on
-// deep layers and for backward-weights, which keeps a transformed copy of the weight gradient per
-// thread (256 at 14^2 x 16: 53 MB; 512 at 7^2 x 16: 125 MB). The forward and backward-data take
-// it within 6x, backward-weights within 3.5x, so it never adds more than a few layers' worth of
-// activations to a peak (the scratchpad stays allocated, one per thread, for the next call).
+// with the direct algorithm, as long as Winograd's scratchpad stays within a few times the layer's
+// own tensors (input, output and weights), as an im2col column buffer would. The scratchpad holds
+// the transformed tiles (~2.3-3x the activations) and the transformed weights (4x the weights), and
+// for backward-weights also a transformed weight gradient per thread. Measured at 2 threads, the
+// forward's and backward-data's against the layer's tensors: 0.3-4.2x on ResNet-50's 3x3 layers at
+// batch 16 (the deepest, 512 channels at 7^2: 51 MB against 12 MB, where Winograd takes 0.7x the
+// direct kernels' time), 4.4-5.9x on deep layers with small maps, 11x on a narrow layer with few
+// tiles (64 channels at 16^2 x 4: the scratchpad does not shrink below ~7 MB). Backward-weights':
+// 5-6x on middle layers, 9-17x on deep and narrow ones (512 at 7^2 x 16: 125 MB), under 1.2x on wide
+// maps. The forward and backward-data take it within 6x, backward-weights within 3.5x, so it never
+// adds more than a few layers' worth of tensors to a peak (the scratchpad stays allocated, one per
+// calling thread, for the next call).
 template <class Make>
 auto build(const Shapes& s, const Make& make) {
   if (winograd_wins(s)) {
     try {
       auto built = make(dnnl::algorithm::convolution_winograd);
       auto numel = [](const memory::dims& d) { return std::accumulate(d.begin(), d.end(), int64_t{1}, std::multiplies<>()); };
-      const size_t activations = static_cast<size_t>(numel(s.src) + numel(s.dst)) * sizeof(float);
-      const size_t bound = std::is_same_v<decltype(built), BackwardWeights> ? 7 * activations / 2 : 6 * activations;
+      const size_t tensors = static_cast<size_t>(numel(s.src) + numel(s.dst) + numel(s.weights)) * sizeof(float);
+      const size_t bound = std::is_same_v<decltype(built), BackwardWeights> ? 7 * tensors / 2 : 6 * tensors;
       if (built.pd.scratchpad_desc().get_size() <= bound) return built;
     } catch (const dnnl::error&) {
     }
