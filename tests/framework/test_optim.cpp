@@ -298,7 +298,8 @@ TEST(Optim, InvalidOptionsThrow) {
     Adam({OptimizerParamGroup({a}, SGDOptions(0.1))}, AdamOptions());
     ADD_FAILURE() << "SGD options accepted by Adam";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("Adam: param group options must be AdamOptions"), std::string::npos) << e.what();
+    const std::string what = e.what();
+    EXPECT_NE(what.find("Adam: param group options must be AdamOptions"), std::string::npos) << what;
   }
 }
 

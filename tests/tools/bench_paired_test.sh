@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The benchmark harness's lock-step pairing (tools/bench/paired.py, run.sh's PAIRED=1): ark-bench and
 # torch_bench.py take turns sample by sample within each case, the side that goes first alternating, each
-# case's two lines adjacent; --filter =GROUP/CASE selects exactly one case; --list-cases names them all, both sides alike.
+# case's two lines adjacent; --filter =GROUP/CASE selects exactly one case; --list-cases names them all,
+# both sides alike.
 #   bench_paired_test.sh ARK_BENCH PYTHON
 set -euo pipefail
 ark_bench=${1:?ark-bench}
