@@ -5,7 +5,8 @@
 // stride-1 ones on a subsampled input; deep layers whose weight gradient is one GEMM over the batch
 // (backend/cpu/conv.cpp), in chunks of images where the column matrix would be too big; and wide-map
 // forwards run a few images per oneDNN call; batch-1 pointwise forwards run as one GEMM. Winograd's
-// scratchpad bound differs by pass (a middle layer takes it for the forward and backward-data only).
+// scratchpad bound differs by pass (middle and deep layers take it for the forward and backward-data
+// only).
 // Inference keeps a weight's blocked copy; training drops it.
 #include <gtest/gtest.h>
 
